@@ -1,0 +1,28 @@
+//! The wire contract of Plexus.
+//!
+//! Everything both sides of a plugin connection must agree on lives here:
+//! the generated gRPC code for SFTPGo's five plugin services (package `proto`)
+//! and go-plugin's own services (package `plugin`), plus the small pure
+//! codecs that the host (`plexus-engine`) and the plugin side (`plexus-sdk`)
+//! share: the handshake line, the hclog log line, the AutoMTLS certificates
+//! and the magic cookies.
+
+pub mod cookie;
+pub mod handshake;
+pub mod hclog;
+pub mod mtls;
+
+/// SFTPGo's plugin services and messages (protobuf package `proto`).
+#[allow(clippy::all, missing_docs)]
+pub mod sftpgo {
+    tonic::include_proto!("proto");
+}
+
+/// go-plugin's own services: controller, broker and stdio (protobuf package `plugin`).
+#[allow(clippy::all, missing_docs)]
+pub mod goplugin {
+    tonic::include_proto!("plugin");
+}
+
+pub use cookie::{HandshakeCookie, PluginKind};
+pub use handshake::{HandshakeError, HandshakeLine, Network};
