@@ -1,1 +1,14 @@
-//! placeholder
+//! The Plexus host.
+//!
+//! `plexus-engine` turns an SFTPGo-style plugin configuration into running
+//! plugin processes and typed gRPC clients: [`config`] reads and validates
+//! the configuration, [`host`] is the go-plugin client side (checksum,
+//! environment, spawn, handshake, mTLS channel, log mirroring, shutdown), and
+//! [`clients`] wraps the SFTPGo services with the host's timeouts.
+
+pub mod clients;
+pub mod config;
+pub mod host;
+
+pub use config::{ConfigError, PluginConfig, PluginsFile};
+pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};

@@ -1,0 +1,160 @@
+//! Plugin configuration as SFTPGo writes it.
+//!
+//! A config file holds SFTPGo's `plugins` array, either bare or as the
+//! `plugins` key of a larger object (a whole sftpgo.json works: other keys
+//! are ignored). Parse errors name the JSON path; validation reports every
+//! problem, each with its path (`plugins[2].sha256sum: ...`).
+
+mod plugin;
+
+pub use plugin::{AuthOptions, KmsOptions, NotifierOptions, PluginConfig};
+
+use std::path::Path;
+
+/// The `plugins` list of a config file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginsFile {
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// Why a config could not be used; every message names where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config {path} is invalid:\n  {}", problems.join("\n  "))]
+    Invalid { path: String, problems: Vec<String> },
+}
+
+impl PluginsFile {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<PluginsFile, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Self::parse(&text, &display)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<PluginsFile, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse {
+            path: origin.to_owned(),
+            message,
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|err| parse_err(format!("not valid JSON: {err}")))?;
+        let (list, base) = match value {
+            serde_json::Value::Array(_) => (value, "plugins".to_owned()),
+            serde_json::Value::Object(mut object) => match object.remove("plugins") {
+                Some(list @ serde_json::Value::Array(_)) => (list, "plugins".to_owned()),
+                Some(_) => return Err(parse_err("plugins: expected an array of plugin objects".into())),
+                None => return Err(parse_err("no \"plugins\" key: expected an array of plugins or an object with a \"plugins\" array".into())),
+            },
+            _ => {
+                return Err(parse_err(
+                    "expected an array of plugins or an object with a \"plugins\" array".into(),
+                ))
+            }
+        };
+        let plugins: Vec<PluginConfig> = serde_path_to_error::deserialize(list).map_err(|err| {
+            let at = err.path().to_string();
+            let inner = err.into_inner();
+            parse_err(format!("{}: {inner}", json_path(&base, &at)))
+        })?;
+        let file = PluginsFile { plugins };
+        let problems = file.problems();
+        if problems.is_empty() {
+            Ok(file)
+        } else {
+            Err(ConfigError::Invalid {
+                path: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Every validation problem, each with its path.
+    pub fn problems(&self) -> Vec<String> {
+        self.plugins
+            .iter()
+            .enumerate()
+            .flat_map(|(index, plugin)| plugin.problems(&format!("plugins[{index}]")))
+            .collect()
+    }
+}
+
+/// Joins serde_path_to_error's path (`[2].cmd`) onto the base (`plugins`).
+fn json_path(base: &str, at: &str) -> String {
+    if at == "." || at.is_empty() {
+        base.to_owned()
+    } else if at.starts_with('[') {
+        format!("{base}{at}")
+    } else {
+        format!("{base}.{at}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_bare_array_and_a_plugins_object() {
+        let entry =
+            r#"{"type":"notifier","cmd":"/bin/true","notifier_options":{"fs_events":["upload"]}}"#;
+        let bare = PluginsFile::parse(&format!("[{entry}]"), "t").unwrap();
+        let wrapped =
+            PluginsFile::parse(&format!(r#"{{"common":{{}},"plugins":[{entry}]}}"#), "t").unwrap();
+        assert_eq!(bare, wrapped);
+        assert_eq!(bare.plugins[0].cmd, "/bin/true");
+    }
+
+    #[test]
+    fn parse_errors_name_the_path() {
+        let err = PluginsFile::parse(
+            r#"[{"type":"notifier","cmd":"/x","args":"serve"}]"#,
+            "f.json",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("plugins[0].args"), "{text}");
+        let err = PluginsFile::parse("{oops", "f.json").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        let err = PluginsFile::parse(r#"{"x":1}"#, "f.json").unwrap_err();
+        assert!(err.to_string().contains("no \"plugins\" key"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"[
+            {"type":"notifier","cmd":"/bin/true"},
+            {"type":"metadata","cmd":""},
+            {"type":"ipfilter","cmd":"/bin/true","sha256sum":"nothex"}
+        ]"#;
+        let ConfigError::Invalid { problems, .. } = PluginsFile::parse(text, "t").unwrap_err()
+        else {
+            panic!("expected validation errors");
+        };
+        let all = problems.join("\n");
+        assert!(
+            all.contains("plugins[0].notifier_options: no actions defined"),
+            "{all}"
+        );
+        assert!(
+            all.contains("plugins[1].type: unsupported plugin type \"metadata\""),
+            "{all}"
+        );
+        assert!(all.contains("plugins[1].cmd: must not be empty"), "{all}");
+        assert!(
+            all.contains("plugins[2].sha256sum: invalid sha256 hash"),
+            "{all}"
+        );
+    }
+}
