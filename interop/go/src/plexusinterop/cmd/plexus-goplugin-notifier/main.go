@@ -12,6 +12,8 @@
 //	                    codes.Unavailable and the event is not recorded.
 //	PLEXUS_ENV_DUMP     at start, the whole environment is written to this file,
 //	                    sorted, one KEY=VALUE per line (see dumpEnv).
+//	PLEXUS_TCP_RELAY    "1": expose the plugin on loopback TCP through a relay
+//	                    (see tcprelay.go), so a host's TCP path meets grpc-go.
 //
 // Run without the host's magic cookie it prints go-plugin's "This binary is a
 // plugin" message and exits 1.
@@ -66,6 +68,13 @@ func main() {
 		"pid", os.Getpid(),
 		"record_file", os.Getenv("PLEXUS_RECORD_FILE"),
 		"fail_while", impl.failWhile)
+
+	if os.Getenv("PLEXUS_TCP_RELAY") == "1" {
+		if err := startTCPRelay(); err != nil {
+			logger.Error("cannot start the tcp relay", "error", err)
+			os.Exit(1)
+		}
+	}
 
 	// Serve returns once the host asks the plugin to shut down (through
 	// go-plugin's controller service) or the connection goes away.

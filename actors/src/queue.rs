@@ -1,0 +1,129 @@
+//! The durable queue as the actors see it.
+//!
+//! A small trait over `plexus-storage` (sled) so another store could serve
+//! and so unit tests can use [`MemoryQueue`]. Every method may block on disk:
+//! actors call them from blocking threads, never on an arbiter, except
+//! [`RecordQueue::append`], which only applies the write (no flush) and is
+//! cheap enough for the router's overflow path.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A queue failure, described.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("queue {queue}: {message}")]
+pub struct QueueError {
+    pub queue: String,
+    pub message: String,
+}
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub seq: u64,
+    pub event_ts_ns: i64,
+    pub payload: Vec<u8>,
+}
+
+/// The oldest records, and how many unreadable ones were discarded on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peeked {
+    pub records: Vec<StoredRecord>,
+    pub corrupt_discarded: u64,
+}
+
+/// A FIFO of byte records, ordered by sequence.
+pub trait RecordQueue: Send + Sync + 'static {
+    /// Applies one append; durable only after a later [`RecordQueue::sync`].
+    fn append(&self, event_ts_ns: i64, payload: &[u8]) -> Result<u64, QueueError>;
+    /// Blocks until every append made before the call is durable. Concurrent
+    /// callers share one flush (group commit).
+    fn sync(&self) -> Result<(), QueueError>;
+    /// Up to `n` oldest records.
+    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError>;
+    /// Removes records; missing ones are ignored.
+    fn remove(&self, seqs: &[u64]) -> Result<(), QueueError>;
+    /// Removes records whose event timestamp is older than `cutoff_ns`.
+    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError>;
+    /// Number of records (O(1)).
+    fn len(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An in-memory queue for unit tests and benchmarks: not durable.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    next: u64,
+    records: BTreeMap<u64, (i64, Vec<u8>)>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl RecordQueue for MemoryQueue {
+    fn append(&self, event_ts_ns: i64, payload: &[u8]) -> Result<u64, QueueError> {
+        let mut inner = self.lock();
+        let seq = inner.next;
+        inner.next += 1;
+        inner.records.insert(seq, (event_ts_ns, payload.to_vec()));
+        Ok(seq)
+    }
+
+    fn sync(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
+        let inner = self.lock();
+        let records = inner
+            .records
+            .iter()
+            .take(n)
+            .map(|(seq, (ts, payload))| StoredRecord {
+                seq: *seq,
+                event_ts_ns: *ts,
+                payload: payload.clone(),
+            })
+            .collect();
+        Ok(Peeked {
+            records,
+            corrupt_discarded: 0,
+        })
+    }
+
+    fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for seq in seqs {
+            inner.records.remove(seq);
+        }
+        Ok(())
+    }
+
+    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError> {
+        let mut inner = self.lock();
+        let before = inner.records.len();
+        inner.records.retain(|_, (ts, _)| *ts >= cutoff_ns);
+        Ok((before - inner.records.len()) as u64)
+    }
+
+    fn len(&self) -> u64 {
+        self.lock().records.len() as u64
+    }
+}
