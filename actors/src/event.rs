@@ -9,6 +9,9 @@ use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 use prost::Message;
 
 /// One notifier event.
+// Events travel as `Arc<Event>`: boxing the large variant would only add an
+// allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Fs(FsEvent),

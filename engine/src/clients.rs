@@ -77,3 +77,65 @@ impl Notifier {
         .await
     }
 }
+
+/// A KMS plugin: `proto.KMS`.
+#[derive(Debug, Clone)]
+pub struct Kms {
+    client: plexus_proto::sftpgo::kms_client::KmsClient<Channel>,
+    timeout: Duration,
+}
+
+impl Kms {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Kms {
+            client: plexus_proto::sftpgo::kms_client::KmsClient::new(channel),
+            timeout,
+        }
+    }
+
+    pub async fn encrypt(
+        &self,
+        request: plexus_proto::sftpgo::EncryptRequest,
+    ) -> Result<plexus_proto::sftpgo::EncryptResponse, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(self.timeout, client.encrypt(self::request(request, self.timeout))).await
+    }
+
+    pub async fn decrypt(
+        &self,
+        request: plexus_proto::sftpgo::DecryptRequest,
+    ) -> Result<plexus_proto::sftpgo::DecryptResponse, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(self.timeout, client.decrypt(self::request(request, self.timeout))).await
+    }
+}
+
+/// An IP filter plugin: `proto.IPFilter`. An error from `check_ip` denies.
+#[derive(Debug, Clone)]
+pub struct IpFilter {
+    client: plexus_proto::sftpgo::ip_filter_client::IpFilterClient<Channel>,
+    timeout: Duration,
+}
+
+impl IpFilter {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        IpFilter {
+            client: plexus_proto::sftpgo::ip_filter_client::IpFilterClient::new(channel),
+            timeout,
+        }
+    }
+
+    pub async fn check_ip(&self, ip: &str, protocol: &str) -> Result<(), tonic::Status> {
+        let mut client = self.client.clone();
+        let message = plexus_proto::sftpgo::CheckIpRequest {
+            ip: ip.to_owned(),
+            protocol: protocol.to_owned(),
+        };
+        with_deadline(self.timeout, client.check_ip(request(message, self.timeout))).await
+    }
+
+    pub async fn reload(&self) -> Result<(), tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(self.timeout, client.reload(request((), self.timeout))).await
+    }
+}

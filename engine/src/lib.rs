@@ -9,6 +9,8 @@
 pub mod clients;
 pub mod config;
 pub mod host;
+pub mod notifier_link;
+pub mod settings;
 
 pub use config::{ConfigError, PluginConfig, PluginsFile};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};

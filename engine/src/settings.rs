@@ -1,0 +1,59 @@
+//! Engine-wide settings: where the queue lives, how often queues are
+//! re-driven, how durable an accepted event is, and the limits that keep
+//! memory bounded. Every field has a default a newcomer can run with.
+
+use plexus_actors::notifier::NotifierSettings;
+use plexus_actors::supervisor::Backoff;
+use plexus_actors::{Durability, RetryPolicy};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The durable queues live in `<data_dir>/queue`.
+    pub data_dir: PathBuf,
+    /// How often failed events are re-driven (SFTPGo: 30 s).
+    pub retry_interval: Duration,
+    pub durability: Durability,
+    /// Deadline of every plugin call (SFTPGo: 20 s).
+    pub rpc_timeout: Duration,
+    /// Per-notifier mailbox size before events overflow to the queue.
+    pub mailbox_capacity: usize,
+    /// Per-notifier RPCs in flight at most.
+    pub max_in_flight: usize,
+    /// Router mailbox: how many publishes may wait before producers wait.
+    pub router_mailbox: usize,
+    /// Longest time a queue append waits to share a flush with others.
+    pub max_flush_delay: Duration,
+    pub restart_backoff: Backoff,
+    pub host: crate::HostOptions,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            data_dir: PathBuf::from(".plexus"),
+            retry_interval: plexus_actors::retry::DEFAULT_INTERVAL,
+            durability: Durability::OnFailure,
+            rpc_timeout: crate::clients::DEFAULT_RPC_TIMEOUT,
+            mailbox_capacity: 1024,
+            max_in_flight: 128,
+            router_mailbox: 1024,
+            max_flush_delay: Duration::from_millis(2),
+            restart_backoff: Backoff::default(),
+            host: crate::HostOptions::default(),
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The actor settings of one notifier.
+    pub fn notifier(&self, name: &str, policy: RetryPolicy) -> NotifierSettings {
+        NotifierSettings {
+            mailbox_capacity: self.mailbox_capacity,
+            max_in_flight: self.max_in_flight,
+            durability: self.durability,
+            ..NotifierSettings::new(name, policy)
+        }
+    }
+}
