@@ -30,6 +30,8 @@ pub struct PluginCounters {
     pub queue_errors: AtomicU64,
     /// Plugin process restarts.
     pub restarts: AtomicU64,
+    /// The plugin's current process id; 0 while it is down.
+    pub pid: AtomicU64,
 }
 
 /// A point-in-time copy of a plugin's counters and queue length.
@@ -46,6 +48,7 @@ pub struct CounterSnapshot {
     pub corrupt: u64,
     pub queue_errors: u64,
     pub restarts: u64,
+    pub pid: u64,
     pub queue_len: u64,
 }
 
@@ -79,6 +82,7 @@ impl PluginCounters {
             corrupt: get(&self.corrupt),
             queue_errors: get(&self.queue_errors),
             restarts: get(&self.restarts),
+            pid: get(&self.pid),
             queue_len,
         }
     }

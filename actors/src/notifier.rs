@@ -118,7 +118,7 @@ pub struct NotifierActor {
     counters: Arc<PluginCounters>,
     failures: Arc<FailureHandler>,
     redriving: bool,
-    removals: Vec<u64>,
+    removals: Vec<(u64, OwnedSemaphorePermit)>,
 }
 
 impl NotifierActor {
@@ -165,10 +165,10 @@ impl NotifierActor {
             wrap_future(delivery).map(move |result, actor: &mut Self, ctx| match result {
                 Ok(()) => {
                     PluginCounters::incr(&actor.counters.delivered);
-                    if let Some(seq) = msg.ahead_seq {
-                        actor.schedule_removal(seq, ctx);
+                    match msg.ahead_seq {
+                        Some(seq) => actor.schedule_removal(seq, permit, ctx),
+                        None => drop(permit),
                     }
-                    drop(permit);
                 }
                 Err(err) => actor.failures.clone().spawn(msg, err, permit),
             }),
@@ -176,20 +176,28 @@ impl NotifierActor {
     }
 
     /// Removes delivered write-ahead records in batches, off the arbiter.
-    /// A removal lost in a crash means a duplicate delivery, never a loss.
-    fn schedule_removal(&mut self, seq: u64, ctx: &mut Context<Self>) {
-        self.removals.push(seq);
+    /// Each delivery keeps its in-flight permit until its removal is
+    /// durable, so a host crash re-delivers at most `max_in_flight` events.
+    fn schedule_removal(
+        &mut self,
+        seq: u64,
+        permit: OwnedSemaphorePermit,
+        ctx: &mut Context<Self>,
+    ) {
+        self.removals.push((seq, permit));
         if self.removals.len() > 1 {
-            return; // a flush is already scheduled
+            return; // a removal batch is already scheduled
         }
-        ctx.run_later(Duration::from_millis(5), |actor, _| {
-            let seqs = std::mem::take(&mut actor.removals);
+        ctx.run_later(Duration::from_millis(1), |actor, _| {
+            let batch = std::mem::take(&mut actor.removals);
             let queue = actor.queues.write_ahead.clone();
             let name = actor.name.clone();
             tokio::task::spawn_blocking(move || {
-                if let Err(err) = queue.remove(&seqs) {
+                let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
+                if let Err(err) = queue.remove(&seqs).and_then(|()| queue.sync()) {
                     tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
                 }
+                drop(permits);
             });
         });
     }

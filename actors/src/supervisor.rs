@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 /// A running plugin process, as the supervisor needs it.
 pub trait PluginProcess: Send + Sync + 'static {
+    fn pid(&self) -> u32;
     fn transport(&self) -> Arc<dyn NotifierTransport>;
     /// Resolves when the process exits, with a description of how.
     fn exited(&self) -> BoxFuture<'static, String>;
@@ -124,6 +125,10 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
         counters,
     } = msg;
     let mut process = process;
+    counters.pid.store(
+        u64::from(process.pid()),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut started = Instant::now();
     let mut delay = backoff.initial;
     loop {
@@ -135,6 +140,7 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
                 return;
             }
         };
+        counters.pid.store(0, std::sync::atomic::Ordering::Relaxed);
         let _ = actor.send(Connect(None)).await;
         if started.elapsed() >= backoff.stable_after {
             delay = backoff.initial;
@@ -161,6 +167,10 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
         };
         started = Instant::now();
         PluginCounters::incr(&counters.restarts);
+        counters.pid.store(
+            u64::from(process.pid()),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         tracing::info!(plugin = &*name, "[{name}] plugin restarted");
         let _ = actor.send(Connect(Some(process.transport()))).await;
     }

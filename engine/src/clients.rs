@@ -98,7 +98,11 @@ impl Kms {
         request: plexus_proto::sftpgo::EncryptRequest,
     ) -> Result<plexus_proto::sftpgo::EncryptResponse, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(self.timeout, client.encrypt(self::request(request, self.timeout))).await
+        with_deadline(
+            self.timeout,
+            client.encrypt(self::request(request, self.timeout)),
+        )
+        .await
     }
 
     pub async fn decrypt(
@@ -106,7 +110,11 @@ impl Kms {
         request: plexus_proto::sftpgo::DecryptRequest,
     ) -> Result<plexus_proto::sftpgo::DecryptResponse, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(self.timeout, client.decrypt(self::request(request, self.timeout))).await
+        with_deadline(
+            self.timeout,
+            client.decrypt(self::request(request, self.timeout)),
+        )
+        .await
     }
 }
 
@@ -131,7 +139,11 @@ impl IpFilter {
             ip: ip.to_owned(),
             protocol: protocol.to_owned(),
         };
-        with_deadline(self.timeout, client.check_ip(request(message, self.timeout))).await
+        with_deadline(
+            self.timeout,
+            client.check_ip(request(message, self.timeout)),
+        )
+        .await
     }
 
     pub async fn reload(&self) -> Result<(), tonic::Status> {

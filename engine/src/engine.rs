@@ -87,7 +87,10 @@ struct Started {
 impl Engine {
     /// Validates the config, opens the queues, starts every plugin (a plugin
     /// that fails to start fails the engine, as in SFTPGo) and the actors.
-    pub async fn start(plugins: Vec<PluginConfig>, settings: EngineSettings) -> Result<Engine, EngineError> {
+    pub async fn start(
+        plugins: Vec<PluginConfig>,
+        settings: EngineSettings,
+    ) -> Result<Engine, EngineError> {
         let problems: Vec<String> = plugins
             .iter()
             .enumerate()
@@ -107,7 +110,10 @@ impl Engine {
         let names = queue_names(&notifier_configs);
         let mut queues = Vec::new();
         for name in &names {
-            let plugin_queues = store.plugin_queues(name).await.map_err(EngineError::Queue)?;
+            let plugin_queues = store
+                .plugin_queues(name)
+                .await
+                .map_err(EngineError::Queue)?;
             let recovery = plugin_queues.clone();
             let moved = tokio::task::spawn_blocking(move || recovery.recover_write_ahead())
                 .await
@@ -121,9 +127,13 @@ impl Engine {
 
         let mut processes = Vec::new();
         for config in &notifier_configs {
-            let spec = config.launch_spec().map_err(|e| EngineError::Config(vec![e]))?;
+            let spec = config
+                .launch_spec()
+                .map_err(|e| EngineError::Config(vec![e]))?;
             match PluginHandle::start(&spec, &settings.host).await {
-                Ok(handle) => processes.push((spec, NotifierProcess::new(handle, settings.rpc_timeout))),
+                Ok(handle) => {
+                    processes.push((spec, NotifierProcess::new(handle, settings.rpc_timeout)))
+                }
                 Err(err) => {
                     for (_, process) in processes {
                         let boxed: Box<dyn PluginProcess> = Box::new(process);
@@ -134,7 +144,8 @@ impl Engine {
             }
         }
 
-        let counters: Vec<Arc<PluginCounters>> = notifier_configs.iter().map(|_| Arc::default()).collect();
+        let counters: Vec<Arc<PluginCounters>> =
+            notifier_configs.iter().map(|_| Arc::default()).collect();
         let filters: Vec<NotifierFilter> = notifier_configs
             .iter()
             .map(|c| NotifierFilter {
@@ -154,10 +165,7 @@ impl Engine {
                 settings.notifier(&c.cmd, policy)
             })
             .collect();
-        let transports: Vec<_> = processes
-            .iter()
-            .map(|(_, p)| p.transport())
-            .collect();
+        let transports: Vec<_> = processes.iter().map(|(_, p)| p.transport()).collect();
 
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let thread_queues = queues.clone();
@@ -180,11 +188,25 @@ impl Engine {
                     {
                         let durability = settings.durability;
                         let name: Arc<str> = Arc::from(settings.name.as_str());
-                        let actor = NotifierActor::new(settings, Some(transport), queues.clone(), counters.clone()).start();
-                        targets.push(Target { name, addr: actor.clone(), queues, counters, durability });
+                        let actor = NotifierActor::new(
+                            settings,
+                            Some(transport),
+                            queues.clone(),
+                            counters.clone(),
+                        )
+                        .start();
+                        targets.push(Target {
+                            name,
+                            addr: actor.clone(),
+                            queues,
+                            counters,
+                            durability,
+                        });
                         actors.push(actor);
                     }
-                    let router = Router::new(RoutingTable::compile(&filters), targets, router_mailbox).start();
+                    let router =
+                        Router::new(RoutingTable::compile(&filters), targets, router_mailbox)
+                            .start();
                     let retry_driver = RetryDriver::new(actors.clone(), retry_interval).start();
                     let supervisor = Supervisor::new(backoff).start();
                     let _ = started_tx.send(Started {
@@ -230,7 +252,12 @@ impl Engine {
                 })
                 .await
                 .map_err(|err| EngineError::System(err.to_string()))?;
-            notifiers.push(NotifierEntry { name, actor, counters, queues });
+            notifiers.push(NotifierEntry {
+                name,
+                actor,
+                counters,
+                queues,
+            });
         }
 
         Ok(Engine {
@@ -257,7 +284,10 @@ impl Engine {
         self.notify(Event::Fs(event)).await
     }
 
-    pub async fn notify_provider(&self, event: ProviderEvent) -> Result<PublishReceipt, EngineError> {
+    pub async fn notify_provider(
+        &self,
+        event: ProviderEvent,
+    ) -> Result<PublishReceipt, EngineError> {
         self.notify(Event::Provider(event)).await
     }
 
@@ -287,7 +317,11 @@ impl Engine {
     pub async fn drain(&self, timeout: Duration) -> bool {
         let mut all = true;
         for notifier in &self.notifiers {
-            all &= notifier.actor.send(Drain { timeout }).await.unwrap_or(false);
+            all &= notifier
+                .actor
+                .send(Drain { timeout })
+                .await
+                .unwrap_or(false);
         }
         all
     }

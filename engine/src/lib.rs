@@ -8,9 +8,13 @@
 
 pub mod clients;
 pub mod config;
+pub mod engine;
 pub mod host;
 pub mod notifier_link;
+pub mod queues;
 pub mod settings;
 
 pub use config::{ConfigError, PluginConfig, PluginsFile};
+pub use engine::{Engine, EngineError, PluginStats};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};
+pub use settings::EngineSettings;

@@ -58,6 +58,10 @@ impl NotifierProcess {
 }
 
 impl PluginProcess for NotifierProcess {
+    fn pid(&self) -> u32 {
+        self.handle.pid()
+    }
+
     fn transport(&self) -> Arc<dyn NotifierTransport> {
         self.transport.clone()
     }
