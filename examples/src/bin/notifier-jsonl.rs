@@ -1,1 +1,227 @@
-fn main(){}
+//! `notifier-jsonl`: a notifier plugin that appends every event it receives
+//! to a file, one JSON object per line (the format of `plexus_examples::jsonl`).
+//!
+//! ```text
+//! notifier-jsonl --out PATH [--fail-while PATH] [--env-dump PATH]
+//! ```
+//!
+//! - `--out PATH`: the JSONL file, created if needed, always appended to.
+//!   Lines are written by one writer thread, one `write` each, and an RPC
+//!   answers OK only after its line is in the file (handed to the OS, not
+//!   fsynced): acknowledged means recorded. Concurrent RPCs never interleave.
+//! - `--fail-while PATH`: while a file exists at PATH every delivery fails with
+//!   gRPC `UNAVAILABLE` ("failing while PATH exists") and nothing is recorded.
+//! - `--env-dump PATH`: at start, the whole environment is written to PATH,
+//!   sorted, one `KEY=VALUE` a line; `\`, CR and LF are escaped as `\\`, `\r`,
+//!   `\n` (`PLUGIN_CLIENT_CERT` is a multi-line PEM). Written to a temporary
+//!   file and renamed into place, as the Go fixture does.
+//!
+//! Like every go-plugin plugin it must be started by a host (it checks the
+//! notifier magic cookie first); it logs hclog JSON on stderr.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use plexus_examples::jsonl::{event_line, Event};
+use plexus_sdk::notifier::{FsEvent, LogEvent, Notifier, NotifierServer, ProviderEvent};
+use plexus_sdk::{async_trait, PluginKind, PluginServer, Request, Response, Status};
+use tokio::sync::{mpsc, oneshot};
+
+const NAME: &str = "notifier-jsonl";
+
+/// A notifier plugin that records every event as a JSON line.
+#[derive(Debug, Parser)]
+#[command(name = NAME, version)]
+struct Args {
+    /// Append every received event to this file, one JSON object per line.
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+    /// While this file exists, fail every delivery with UNAVAILABLE.
+    #[arg(long, value_name = "PATH")]
+    fail_while: Option<PathBuf>,
+    /// At start, write the whole environment here (sorted KEY=VALUE lines).
+    #[arg(long, value_name = "PATH")]
+    env_dump: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Before any side effect: a binary run by hand must not create files.
+    if let Err(err) = plexus_sdk::check_cookie(PluginKind::Notifier) {
+        err.report(PluginKind::Notifier);
+        return err.exit_code();
+    }
+    plexus_sdk::logging::init(NAME);
+    if let Some(path) = &args.env_dump {
+        if let Err(err) = dump_environment(path) {
+            return fatal(&format!(
+                "cannot write the environment to {}: {err}",
+                path.display()
+            ));
+        }
+    }
+    let file = match OpenOptions::new().create(true).append(true).open(&args.out) {
+        Ok(file) => file,
+        Err(err) => {
+            return fatal(&format!(
+                "cannot open the output file {}: {err}",
+                args.out.display()
+            ))
+        }
+    };
+    let writer = match LineWriter::start(file, args.out.clone()) {
+        Ok(writer) => writer,
+        Err(err) => return fatal(&format!("cannot start the writer thread: {err}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fatal(&format!("cannot start the async runtime: {err}")),
+    };
+    let fail_while = args
+        .fail_while
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
+    tracing::info!(out = %args.out.display(), fail_while = %fail_while, "notifier plugin starting");
+    let notifier = JsonlNotifier {
+        writer,
+        fail_while: args.fail_while,
+    };
+    runtime.block_on(async {
+        let code = PluginServer::new(NotifierServer::new(notifier)).run().await;
+        if code == ExitCode::SUCCESS {
+            tracing::info!("notifier plugin stopped");
+        }
+        code
+    })
+}
+
+/// One `[ERROR]` line on stderr (a go-plugin host maps the prefix), exit 1.
+fn fatal(message: &str) -> ExitCode {
+    eprintln!("[ERROR] {NAME}: {message}");
+    ExitCode::FAILURE
+}
+
+struct JsonlNotifier {
+    writer: LineWriter,
+    fail_while: Option<PathBuf>,
+}
+
+impl JsonlNotifier {
+    async fn record(&self, event: Event) -> Result<Response<()>, Status> {
+        if let Some(path) = &self.fail_while {
+            if path.exists() {
+                return Err(Status::unavailable(format!(
+                    "failing while {} exists",
+                    path.display()
+                )));
+            }
+        }
+        self.writer.append(event_line(&event)).await?;
+        Ok(Response::new(()))
+    }
+}
+
+#[async_trait]
+impl Notifier for JsonlNotifier {
+    async fn send_fs_event(&self, request: Request<FsEvent>) -> Result<Response<()>, Status> {
+        self.record(Event::Fs(request.into_inner())).await
+    }
+
+    async fn send_provider_event(
+        &self,
+        request: Request<ProviderEvent>,
+    ) -> Result<Response<()>, Status> {
+        self.record(Event::Provider(request.into_inner())).await
+    }
+
+    async fn send_log_event(&self, request: Request<LogEvent>) -> Result<Response<()>, Status> {
+        self.record(Event::Log(request.into_inner())).await
+    }
+}
+
+type WriteJob = (String, oneshot::Sender<io::Result<()>>);
+
+/// The single writer: a thread owning the file, fed lines over a bounded
+/// channel; each job is answered once its line is written (or failed).
+struct LineWriter {
+    jobs: mpsc::Sender<WriteJob>,
+    path: PathBuf,
+}
+
+impl LineWriter {
+    fn start(file: File, path: PathBuf) -> io::Result<LineWriter> {
+        let (jobs, mut queue) = mpsc::channel::<WriteJob>(1024);
+        std::thread::Builder::new()
+            .name("jsonl-writer".into())
+            .spawn(move || {
+                let mut file = file;
+                while let Some((line, done)) = queue.blocking_recv() {
+                    let _ = done.send(append_line(&mut file, line));
+                }
+            })?;
+        Ok(LineWriter { jobs, path })
+    }
+
+    async fn append(&self, line: String) -> Result<(), Status> {
+        let (done, written) = oneshot::channel();
+        let stopped = || Status::internal("the writer thread has stopped");
+        self.jobs.send((line, done)).await.map_err(|_| stopped())?;
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                tracing::warn!(path = %self.path.display(), error = %err, "cannot append an event");
+                Err(Status::unavailable(format!(
+                    "cannot append to {}: {err}",
+                    self.path.display()
+                )))
+            }
+            Err(_) => Err(stopped()),
+        }
+    }
+}
+
+/// Appends `line` and a newline in one write; on failure the partial line is
+/// cut off again, so the file never holds half an event.
+fn append_line(file: &mut File, mut line: String) -> io::Result<()> {
+    line.push('\n');
+    let before = file.metadata()?.len();
+    let written = file.write_all(line.as_bytes());
+    if written.is_err() {
+        let _ = file.set_len(before);
+    }
+    written
+}
+
+/// Writes the environment, sorted, escaped, through a temporary file.
+fn dump_environment(path: &Path) -> io::Result<()> {
+    // As the Go fixture: sort the raw KEY=VALUE strings, then escape each.
+    let mut entries: Vec<String> = std::env::vars_os()
+        .map(|(key, value)| format!("{}={}", key.to_string_lossy(), value.to_string_lossy()))
+        .collect();
+    entries.sort();
+    let mut text = String::new();
+    for entry in &entries {
+        text.push_str(&escape(entry));
+        text.push('\n');
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,7 @@
+//! Example plugins built on the Plexus SDK, and what their tests share.
+//!
+//! The binaries live in `src/bin/`; this library holds the pieces the tests
+//! (and the Go interop tests) reuse to compare what a plugin received with
+//! what was sent, field by field.
+
+pub mod jsonl;
