@@ -16,8 +16,10 @@ use crate::queue::{QueueError, RecordQueue};
 use crate::transport::{DeliveryError, NotifierTransport};
 use actix::fut::wrap_future;
 use actix::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A notifier actor's settings.
@@ -117,8 +119,9 @@ pub struct NotifierActor {
     permits: Arc<Semaphore>,
     counters: Arc<PluginCounters>,
     failures: Arc<FailureHandler>,
-    redriving: bool,
-    removals: Vec<(u64, OwnedSemaphorePermit)>,
+    redriving: Arc<AtomicBool>,
+    removals: mpsc::UnboundedSender<(u64, OwnedSemaphorePermit)>,
+    removals_rx: Option<mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>>,
 }
 
 impl NotifierActor {
@@ -130,6 +133,7 @@ impl NotifierActor {
     ) -> Self {
         let name: Arc<str> = Arc::from(settings.name.as_str());
         let max_in_flight = settings.max_in_flight.max(1);
+        let (removals, removals_rx) = mpsc::unbounded_channel();
         let failures = Arc::new(FailureHandler {
             name: name.clone(),
             policy: settings.policy,
@@ -145,8 +149,9 @@ impl NotifierActor {
             permits: Arc::new(Semaphore::new(max_in_flight)),
             counters,
             failures,
-            redriving: false,
-            removals: Vec::new(),
+            redriving: Arc::new(AtomicBool::new(false)),
+            removals,
+            removals_rx: Some(removals_rx),
             settings: NotifierSettings {
                 max_in_flight,
                 ..settings
@@ -154,52 +159,60 @@ impl NotifierActor {
         }
     }
 
-    fn dispatch(&mut self, msg: Deliver, permit: OwnedSemaphorePermit, ctx: &mut Context<Self>) {
+    /// Starts one delivery as a task of its own: it must not depend on the
+    /// actor being polled, because the actor pauses while it waits for a
+    /// free permit, and a permit frees only when a delivery finishes.
+    fn dispatch(&mut self, msg: Deliver, permit: OwnedSemaphorePermit) {
         let Some(transport) = self.transport.clone() else {
             let err = DeliveryError::Unavailable("the plugin process is not running".into());
             self.failures.clone().spawn(msg, err, permit);
             return;
         };
-        let delivery = transport.deliver(msg.event.clone());
-        ctx.spawn(
-            wrap_future(delivery).map(move |result, actor: &mut Self, ctx| match result {
+        let counters = self.counters.clone();
+        let failures = self.failures.clone();
+        let removals = self.removals.clone();
+        actix::spawn(async move {
+            match transport.deliver(msg.event.clone()).await {
                 Ok(()) => {
-                    PluginCounters::incr(&actor.counters.delivered);
+                    PluginCounters::incr(&counters.delivered);
                     match msg.ahead_seq {
-                        Some(seq) => actor.schedule_removal(seq, permit, ctx),
+                        // The permit travels with the removal: see `remove_delivered`.
+                        Some(seq) => {
+                            let _ = removals.send((seq, permit));
+                        }
                         None => drop(permit),
                     }
                 }
-                Err(err) => actor.failures.clone().spawn(msg, err, permit),
-            }),
-        );
-    }
-
-    /// Removes delivered write-ahead records in batches, off the arbiter.
-    /// Each delivery keeps its in-flight permit until its removal is
-    /// durable, so a host crash re-delivers at most `max_in_flight` events.
-    fn schedule_removal(
-        &mut self,
-        seq: u64,
-        permit: OwnedSemaphorePermit,
-        ctx: &mut Context<Self>,
-    ) {
-        self.removals.push((seq, permit));
-        if self.removals.len() > 1 {
-            return; // a removal batch is already scheduled
-        }
-        ctx.run_later(Duration::from_millis(1), |actor, _| {
-            let batch = std::mem::take(&mut actor.removals);
-            let queue = actor.queues.write_ahead.clone();
-            let name = actor.name.clone();
-            tokio::task::spawn_blocking(move || {
-                let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
-                if let Err(err) = queue.remove(&seqs).and_then(|()| queue.sync()) {
-                    tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
-                }
-                drop(permits);
-            });
+                Err(err) => failures.spawn(msg, err, permit),
+            }
         });
+    }
+}
+
+/// Removes delivered write-ahead records in batches, off the arbiter. Each
+/// delivery keeps its in-flight permit until its removal is durable, so a
+/// host crash re-delivers at most `max_in_flight` events. (The channel is
+/// unbounded in type only: every message holds a permit.)
+async fn remove_delivered(
+    name: Arc<str>,
+    queue: Arc<dyn RecordQueue>,
+    mut removals: mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>,
+) {
+    while let Some(first) = removals.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = removals.try_recv() {
+            batch.push(next);
+        }
+        let queue = queue.clone();
+        let name = name.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
+            if let Err(err) = queue.remove(&seqs).and_then(|()| queue.sync()) {
+                tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
+            }
+            drop(permits);
+        })
+        .await;
     }
 }
 
@@ -208,6 +221,13 @@ impl Actor for NotifierActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.settings.mailbox_capacity.max(1));
+        if let Some(removals) = self.removals_rx.take() {
+            actix::spawn(remove_delivered(
+                self.name.clone(),
+                self.queues.write_ahead.clone(),
+                removals,
+            ));
+        }
     }
 }
 
@@ -216,14 +236,14 @@ impl Handler<Deliver> for NotifierActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => self.dispatch(msg, permit, ctx),
+            Ok(permit) => self.dispatch(msg, permit),
             Err(_) => {
                 // Stop reading the mailbox until a delivery finishes.
                 let permits = self.permits.clone();
                 ctx.wait(wrap_future(permits.acquire_owned()).map(
-                    move |permit, actor: &mut Self, ctx| {
+                    move |permit, actor: &mut Self, _| {
                         if let Ok(permit) = permit {
-                            actor.dispatch(msg, permit, ctx);
+                            actor.dispatch(msg, permit);
                         }
                     },
                 ));
@@ -247,14 +267,13 @@ impl Handler<Connect> for NotifierActor {
 impl Handler<Redrive> for NotifierActor {
     type Result = ();
 
-    fn handle(&mut self, _: Redrive, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Redrive, _: &mut Context<Self>) {
         let Some(transport) = self.transport.clone() else {
             return;
         };
-        if self.redriving {
-            return;
+        if self.redriving.swap(true, Ordering::AcqRel) {
+            return; // the previous pass is still running
         }
-        self.redriving = true;
         let job = RedriveJob {
             name: self.name.clone(),
             queue: self.queues.retry.clone(),
@@ -265,9 +284,13 @@ impl Handler<Redrive> for NotifierActor {
             failures: self.failures.clone(),
             batch: self.settings.redrive_batch.max(1),
         };
-        ctx.spawn(wrap_future(job.run()).map(|(), actor: &mut Self, _| {
-            actor.redriving = false;
-        }));
+        // A task of its own, like deliveries: it must progress while the
+        // actor waits for a permit.
+        let redriving = self.redriving.clone();
+        actix::spawn(async move {
+            job.run().await;
+            redriving.store(false, Ordering::Release);
+        });
     }
 }
 
