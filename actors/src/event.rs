@@ -8,35 +8,7 @@
 use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 use prost::Message;
 
-/// One notifier event.
-// Events travel as `Arc<Event>`: boxing the large variant would only add an
-// allocation per event.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Fs(FsEvent),
-    Provider(ProviderEvent),
-    Log(LogEvent),
-}
-
-impl Event {
-    /// The event's own timestamp, nanoseconds since the Unix epoch.
-    pub fn timestamp_ns(&self) -> i64 {
-        match self {
-            Event::Fs(event) => event.timestamp,
-            Event::Provider(event) => event.timestamp,
-            Event::Log(event) => event.timestamp,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::Fs(_) => "fs",
-            Event::Provider(_) => "provider",
-            Event::Log(_) => "log",
-        }
-    }
-}
+pub use plexus_proto::Event;
 
 /// Why an event is in a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,44 +16,7 @@ use base64::Engine as _;
 use plexus_sdk::notifier::{FsEvent, LogEvent, ProviderEvent};
 use serde_json::{json, Map, Value};
 
-/// One notifier event of any of the three kinds.
-// Unboxed on purpose: events are short-lived and matched on directly in tests.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Fs(FsEvent),
-    Provider(ProviderEvent),
-    Log(LogEvent),
-}
-
-impl Event {
-    /// The `kind` value of its JSON line.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::Fs(_) => "fs",
-            Event::Provider(_) => "provider",
-            Event::Log(_) => "log",
-        }
-    }
-}
-
-impl From<FsEvent> for Event {
-    fn from(event: FsEvent) -> Self {
-        Event::Fs(event)
-    }
-}
-
-impl From<ProviderEvent> for Event {
-    fn from(event: ProviderEvent) -> Self {
-        Event::Provider(event)
-    }
-}
-
-impl From<LogEvent> for Event {
-    fn from(event: LogEvent) -> Self {
-        Event::Log(event)
-    }
-}
+pub use plexus_proto::Event;
 
 /// The JSON object of a filesystem event.
 pub fn fs_event_json(event: &FsEvent) -> Value {

@@ -97,3 +97,66 @@ pub fn kill9(pid: u64) {
         }
     }
 }
+
+/// Events that exercise every field: a metadata map, non-ASCII text, control
+/// characters, binary object data, and the extremes of every integer type.
+pub fn sample_events() -> Vec<plexus_proto::Event> {
+    use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
+    use plexus_proto::Event;
+    vec![
+        Event::Fs(FsEvent {
+            timestamp: i64::MAX,
+            action: "upload".into(),
+            username: "jörg 用户".into(),
+            fs_path: "/srv/données/ファイル.txt".into(),
+            fs_target_path: "/srv/target\twith\ttabs".into(),
+            ssh_cmd: "scp".into(),
+            file_size: i64::MIN,
+            protocol: "SFTP".into(),
+            status: i32::MAX,
+            ip: "::1".into(),
+            virtual_path: "/données/ファイル.txt".into(),
+            virtual_target_path: "/quote\"and\\backslash".into(),
+            session_id: "session-1".into(),
+            fs_provider: i32::MIN,
+            bucket: "bucket 🪣".into(),
+            endpoint: "https://s3.example.invalid".into(),
+            open_flags: -1,
+            role: "admins".into(),
+            elapsed: i64::MAX,
+            metadata: [
+                (
+                    "content-type".to_owned(),
+                    "text/plain; charset=utf-8".to_owned(),
+                ),
+                ("ключ".to_owned(), "значение\nна двух строках".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ]
+            .into(),
+        }),
+        Event::Fs(FsEvent {
+            timestamp: 0,
+            action: "pre-delete".into(),
+            ..Default::default()
+        }),
+        Event::Provider(ProviderEvent {
+            timestamp: i64::MIN,
+            action: "update".into(),
+            object_type: "user".into(),
+            username: "admin".into(),
+            ip: "127.0.0.1".into(),
+            object_name: "ユーザー".into(),
+            object_data: (0..=255u8).collect(),
+            role: "".into(),
+        }),
+        Event::Log(LogEvent {
+            timestamp: 1_764_000_000_123_456_789,
+            event: i32::MIN,
+            username: "mallory".into(),
+            protocol: "SSH".into(),
+            ip: "192.0.2.1".into(),
+            message: "login failed: <script>&\u{1}\u{7f}".into(),
+            role: "ops".into(),
+        }),
+    ]
+}

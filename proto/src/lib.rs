@@ -8,6 +8,7 @@
 //! and the magic cookies.
 
 pub mod cookie;
+pub mod event;
 pub mod handshake;
 pub mod hclog;
 pub mod mtls;
@@ -25,4 +26,5 @@ pub mod goplugin {
 }
 
 pub use cookie::{HandshakeCookie, PluginKind};
+pub use event::Event;
 pub use handshake::{HandshakeError, HandshakeLine, Network};
