@@ -151,3 +151,140 @@ impl IpFilter {
         with_deadline(self.timeout, client.reload(request((), self.timeout))).await
     }
 }
+
+/// An event searcher plugin: `proto.Searcher`. Answers are JSON documents.
+#[derive(Debug, Clone)]
+pub struct Searcher {
+    client: plexus_proto::sftpgo::searcher_client::SearcherClient<Channel>,
+    timeout: Duration,
+}
+
+impl Searcher {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Searcher {
+            client: plexus_proto::sftpgo::searcher_client::SearcherClient::new(channel)
+                .max_decoding_message_size(usize::MAX),
+            timeout,
+        }
+    }
+
+    pub async fn search_fs_events(
+        &self,
+        filter: plexus_proto::sftpgo::FsEventsFilter,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.search_fs_events(request(filter, self.timeout)),
+        )
+        .await
+        .map(|response| response.data)
+    }
+
+    pub async fn search_provider_events(
+        &self,
+        filter: plexus_proto::sftpgo::ProviderEventsFilter,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.search_provider_events(request(filter, self.timeout)),
+        )
+        .await
+        .map(|response| response.data)
+    }
+
+    pub async fn search_log_events(
+        &self,
+        filter: plexus_proto::sftpgo::LogEventsFilter,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.search_log_events(request(filter, self.timeout)),
+        )
+        .await
+        .map(|response| response.data)
+    }
+}
+
+/// An external authentication plugin: `proto.Auth`. Answers carry the
+/// SFTPGo user as JSON; an empty answer means "authenticated, no change".
+#[derive(Debug, Clone)]
+pub struct Auth {
+    client: plexus_proto::sftpgo::auth_client::AuthClient<Channel>,
+    timeout: Duration,
+}
+
+impl Auth {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Auth {
+            client: plexus_proto::sftpgo::auth_client::AuthClient::new(channel),
+            timeout,
+        }
+    }
+
+    pub async fn check_user_and_pass(
+        &self,
+        message: plexus_proto::sftpgo::CheckUserAndPassRequest,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.check_user_and_pass(request(message, self.timeout)),
+        )
+        .await
+        .map(|response| response.user)
+    }
+
+    pub async fn check_user_and_tls_cert(
+        &self,
+        message: plexus_proto::sftpgo::CheckUserAndTlsCertRequest,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.check_user_and_tls_cert(request(message, self.timeout)),
+        )
+        .await
+        .map(|response| response.user)
+    }
+
+    pub async fn check_user_and_public_key(
+        &self,
+        message: plexus_proto::sftpgo::CheckUserAndPublicKeyRequest,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.check_user_and_public_key(request(message, self.timeout)),
+        )
+        .await
+        .map(|response| response.user)
+    }
+
+    pub async fn check_user_and_keyboard_interactive(
+        &self,
+        message: plexus_proto::sftpgo::CheckUserAndKeyboardInteractiveRequest,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.check_user_and_keyboard_interactive(request(message, self.timeout)),
+        )
+        .await
+        .map(|response| response.user)
+    }
+
+    pub async fn send_keyboard_auth_request(
+        &self,
+        message: plexus_proto::sftpgo::KeyboardAuthRequest,
+    ) -> Result<plexus_proto::sftpgo::KeyboardAuthResponse, tonic::Status> {
+        let mut client = self.client.clone();
+        with_deadline(
+            self.timeout,
+            client.send_keyboard_auth_request(request(message, self.timeout)),
+        )
+        .await
+    }
+}
