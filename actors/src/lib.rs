@@ -23,6 +23,7 @@ pub mod policy;
 pub mod queue;
 pub mod retry;
 pub mod router;
+pub mod service;
 pub mod supervisor;
 pub mod transport;
 

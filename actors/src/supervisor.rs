@@ -1,15 +1,15 @@
 //! The supervisor: restarts notifier plugins whose process exits.
 //!
-//! For each plugin it waits for the process to exit, tells the plugin's
-//! actor the connection is gone (deliveries then fail fast into the retry
-//! queue), and starts the plugin again with exponential backoff, capped, each
-//! start re-verifying the checksum (the launcher's job). The new connection
-//! goes to the actor, which re-drives its queue at once. Every restart is
-//! logged with the exit status and counted.
+//! For each plugin it waits for the process to exit, has the launcher tell
+//! the plugin's actor the connection is gone (a notifier's deliveries then
+//! fail fast into its retry queue), and starts the plugin again with
+//! exponential backoff, capped, each start re-verifying the checksum (the
+//! launcher's job). The launcher hands the new connection to the actor (a
+//! notifier re-drives its queue at once). Every restart is logged with the
+//! exit status and counted. It works for every plugin kind: what a
+//! connection is, and who uses it, is the launcher's business.
 
 use crate::counters::PluginCounters;
-use crate::notifier::{Connect, NotifierActor};
-use crate::transport::NotifierTransport;
 use actix::prelude::*;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -19,16 +19,22 @@ use tokio::sync::watch;
 /// A running plugin process, as the supervisor needs it.
 pub trait PluginProcess: Send + Sync + 'static {
     fn pid(&self) -> u32;
-    fn transport(&self) -> Arc<dyn NotifierTransport>;
+    /// For the launcher, to reach its own process type.
+    fn as_any(&self) -> &dyn std::any::Any;
     /// Resolves when the process exits, with a description of how.
     fn exited(&self) -> BoxFuture<'static, String>;
     /// Stops the process gracefully.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
-/// Starts a plugin process (verifying its checksum, handshaking, connecting).
+/// Starts a plugin process (verifying its checksum, handshaking, connecting)
+/// and connects it to the actor that uses it.
 pub trait Launcher: Send + Sync + 'static {
     fn launch(&self) -> BoxFuture<'static, Result<Box<dyn PluginProcess>, String>>;
+    /// Hands a (re)started process's connection to the plugin's actor.
+    fn attach(&self, process: &dyn PluginProcess) -> BoxFuture<'static, ()>;
+    /// Tells the plugin's actor the process is gone.
+    fn detach(&self) -> BoxFuture<'static, ()>;
 }
 
 /// Restart timing.
@@ -57,7 +63,6 @@ pub struct Supervise {
     pub name: Arc<str>,
     pub launcher: Arc<dyn Launcher>,
     pub process: Box<dyn PluginProcess>,
-    pub actor: Addr<NotifierActor>,
     pub counters: Arc<PluginCounters>,
 }
 
@@ -121,7 +126,6 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
         name,
         launcher,
         process,
-        actor,
         counters,
     } = msg;
     let mut process = process;
@@ -141,7 +145,7 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
             }
         };
         counters.pid.store(0, std::sync::atomic::Ordering::Relaxed);
-        let _ = actor.send(Connect(None)).await;
+        launcher.detach().await;
         if started.elapsed() >= backoff.stable_after {
             delay = backoff.initial;
         }
@@ -172,6 +176,6 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
             std::sync::atomic::Ordering::Relaxed,
         );
         tracing::info!(plugin = &*name, "[{name}] plugin restarted");
-        let _ = actor.send(Connect(Some(process.transport()))).await;
+        launcher.attach(&*process).await;
     }
 }

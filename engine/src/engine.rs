@@ -1,30 +1,44 @@
-//! The `Engine`: the embedding API. It starts every configured plugin, the
-//! actors and the durable queues, takes events in, and stops it all again.
+//! The `Engine`: the embedding API. It starts every configured plugin, one
+//! actor per plugin, the router, the retry driver, the supervisor and the
+//! durable queues; it takes events and requests in, and stops it all again.
 //!
 //! The actors run on their own actix system thread; plugin processes and
 //! their gRPC channels are driven by the caller's tokio runtime. Producers
 //! talk to the router through its bounded mailbox: `notify_*` returns once
 //! the event is accepted (routed, and with `write_ahead`, durable).
+//! Request/response plugins are called through their actors' mailboxes with
+//! the policies SFTPGo applies (see each method).
 
-use crate::config::PluginConfig;
+use crate::actor_thread::ActorThread;
+use crate::clients;
+use crate::config::{self, PluginConfig};
 use crate::host::{HostError, PluginHandle};
-use crate::notifier_link::{NotifierLauncher, NotifierProcess};
+use crate::hosted::{AttachFn, HostedLauncher, HostedPlugin};
+use crate::notifier_link::GrpcNotifier;
 use crate::queues::QueueStore;
 use crate::settings::EngineSettings;
 use actix::prelude::*;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use plexus_actors::event::Event;
 use plexus_actors::filter::{NotifierFilter, RoutingTable};
-use plexus_actors::notifier::{Drain, NotifierActor, PluginQueues};
+use plexus_actors::notifier::{Connect, Drain, NotifierActor, PluginQueues};
 use plexus_actors::retry::{RedriveAll, RetryDriver};
 use plexus_actors::router::{Publish, PublishReceipt, Router, Target};
+use plexus_actors::service::{Call, CallError, ServiceActor, SetClient};
 use plexus_actors::supervisor::{PluginProcess, StopAll, Supervise, Supervisor};
 use plexus_actors::{CounterSnapshot, PluginCounters, RetryPolicy};
-use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
+use plexus_proto::sftpgo::{
+    CheckUserAndKeyboardInteractiveRequest, CheckUserAndPassRequest, CheckUserAndPublicKeyRequest,
+    CheckUserAndTlsCertRequest, DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse,
+    FsEvent, FsEventsFilter, KeyboardAuthRequest, KeyboardAuthResponse, LogEvent, LogEventsFilter,
+    ProviderEvent, ProviderEventsFilter,
+};
 use plexus_proto::PluginKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Why the engine could not start or take an event.
+/// Why the engine could not start, or could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
@@ -35,17 +49,31 @@ pub enum EngineError {
     Queue(String),
     #[error("the engine is shutting down")]
     Stopped,
-    #[error("{0}")]
+    #[error("event not accepted: {0}")]
     Rejected(String),
     #[error("actor system: {0}")]
     System(String),
+    /// No configured plugin serves this request (SFTPGo's wording).
+    #[error("{0}")]
+    NoPlugin(String),
+    /// The plugin could not be called or answered with an error.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// An IP filter denied the address.
+    #[error("ip {ip} denied by {plugin}: {reason}")]
+    Denied {
+        ip: String,
+        plugin: String,
+        reason: String,
+    },
 }
 
-/// A notifier's statistics.
+/// One plugin's statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginStats {
     pub name: String,
     pub kind: PluginKind,
+    /// Delivery counters (notifiers) and restarts/pid (every kind).
     pub counters: CounterSnapshot,
 }
 
@@ -56,14 +84,38 @@ struct NotifierEntry {
     queues: PluginQueues,
 }
 
+struct ServiceEntry<C: Unpin + 'static> {
+    name: Arc<str>,
+    actor: Addr<ServiceActor<C>>,
+    counters: Arc<PluginCounters>,
+    config: PluginConfig,
+}
+
+impl<C: Clone + Unpin + Send + 'static> ServiceEntry<C> {
+    async fn call<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(C) -> BoxFuture<'static, Result<R, tonic::Status>> + Send + 'static,
+    ) -> Result<R, EngineError> {
+        self.actor
+            .send(Call::new(call))
+            .await
+            .map_err(|_| EngineError::Stopped)?
+            .map_err(EngineError::from)
+    }
+}
+
 /// A running Plexus engine.
 pub struct Engine {
+    settings: EngineSettings,
     router: Addr<Router>,
     notifiers: Vec<NotifierEntry>,
+    auth: Vec<ServiceEntry<clients::Auth>>,
+    kms: Vec<ServiceEntry<clients::Kms>>,
+    ipfilters: Vec<ServiceEntry<clients::IpFilter>>,
+    searcher: Option<ServiceEntry<clients::Searcher>>,
     retry_driver: Addr<RetryDriver>,
     supervisor: Addr<Supervisor>,
-    system: actix::System,
-    system_thread: Option<std::thread::JoinHandle<()>>,
+    actors: ActorThread,
     store: QueueStore,
 }
 
@@ -71,205 +123,141 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("notifiers", &self.notifiers.len())
+            .field("auth", &self.auth.len())
+            .field("kms", &self.kms.len())
+            .field("ipfilters", &self.ipfilters.len())
+            .field("searcher", &self.searcher.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// What the actor thread hands back once its actors are up.
+/// A started plugin before its actor exists.
 struct Started {
-    router: Addr<Router>,
-    actors: Vec<Addr<NotifierActor>>,
-    retry_driver: Addr<RetryDriver>,
-    supervisor: Addr<Supervisor>,
-    system: actix::System,
+    index: usize,
+    kind: PluginKind,
+    handle: PluginHandle,
 }
 
 impl Engine {
-    /// Validates the config, opens the queues, starts every plugin (a plugin
-    /// that fails to start fails the engine, as in SFTPGo) and the actors.
+    /// Validates the config, opens the queues, starts every plugin (one that
+    /// fails to start fails the engine, as in SFTPGo, and the others are
+    /// stopped again) and the actors.
     pub async fn start(
         plugins: Vec<PluginConfig>,
         settings: EngineSettings,
     ) -> Result<Engine, EngineError> {
-        let problems: Vec<String> = plugins
-            .iter()
-            .enumerate()
-            .flat_map(|(i, p)| p.problems(&format!("plugins[{i}]")))
-            .collect();
+        let problems = config::validate_plugins(&plugins);
         if !problems.is_empty() {
             return Err(EngineError::Config(problems));
         }
-        let notifier_configs: Vec<&PluginConfig> = plugins
-            .iter()
-            .filter(|p| p.plugin_kind() == Ok(PluginKind::Notifier))
-            .collect();
-
         let store = QueueStore::open(&settings.data_dir.join("queue"), settings.max_flush_delay)
             .await
             .map_err(EngineError::Queue)?;
-        let names = queue_names(&notifier_configs);
-        let mut queues = Vec::new();
-        for name in &names {
-            let plugin_queues = store
-                .plugin_queues(name)
-                .await
-                .map_err(EngineError::Queue)?;
-            let recovery = plugin_queues.clone();
-            let moved = tokio::task::spawn_blocking(move || recovery.recover_write_ahead())
-                .await
-                .map_err(|err| EngineError::Queue(err.to_string()))?
-                .map_err(|err| EngineError::Queue(err.to_string()))?;
-            if moved > 0 {
-                tracing::info!("queue {name}: {moved} events accepted before the last stop will be delivered again");
-            }
-            queues.push(plugin_queues);
-        }
-
-        let mut processes = Vec::new();
-        for config in &notifier_configs {
-            let spec = config
-                .launch_spec()
-                .map_err(|e| EngineError::Config(vec![e]))?;
-            match PluginHandle::start(&spec, &settings.host).await {
-                Ok(handle) => {
-                    processes.push((spec, NotifierProcess::new(handle, settings.rpc_timeout)))
-                }
-                Err(err) => {
-                    for (_, process) in processes {
-                        let boxed: Box<dyn PluginProcess> = Box::new(process);
-                        boxed.stop().await;
-                    }
-                    return Err(err.into());
-                }
-            }
-        }
-
-        let counters: Vec<Arc<PluginCounters>> =
-            notifier_configs.iter().map(|_| Arc::default()).collect();
-        let filters: Vec<NotifierFilter> = notifier_configs
-            .iter()
-            .map(|c| NotifierFilter {
-                fs_events: c.notifier_options.fs_events.clone(),
-                provider_events: c.notifier_options.provider_events.clone(),
-                provider_objects: c.notifier_options.provider_objects.clone(),
-                log_events: c.notifier_options.log_events.clone(),
-            })
-            .collect();
-        let actor_settings: Vec<_> = notifier_configs
-            .iter()
-            .map(|c| {
-                let policy = RetryPolicy::from_sftpgo(
-                    c.notifier_options.retry_max_time,
-                    c.notifier_options.retry_queue_max_size,
-                );
-                settings.notifier(&c.cmd, policy)
-            })
-            .collect();
-        let transports: Vec<_> = processes.iter().map(|(_, p)| p.transport()).collect();
-
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let thread_queues = queues.clone();
-        let thread_counters = counters.clone();
-        let retry_interval = settings.retry_interval;
-        let router_mailbox = settings.router_mailbox;
-        let backoff = settings.restart_backoff;
-        let system_thread = std::thread::Builder::new()
-            .name("plexus-actors".into())
-            .spawn(move || {
-                let system = actix::System::new();
-                system.block_on(async move {
-                    let mut actors = Vec::new();
-                    let mut targets = Vec::new();
-                    for (((settings, transport), queues), counters) in actor_settings
-                        .into_iter()
-                        .zip(transports)
-                        .zip(thread_queues)
-                        .zip(thread_counters)
-                    {
-                        let durability = settings.durability;
-                        let name: Arc<str> = Arc::from(settings.name.as_str());
-                        let actor = NotifierActor::new(
-                            settings,
-                            Some(transport),
-                            queues.clone(),
-                            counters.clone(),
-                        )
-                        .start();
-                        targets.push(Target {
-                            name,
-                            addr: actor.clone(),
-                            queues,
-                            counters,
-                            durability,
-                        });
-                        actors.push(actor);
-                    }
-                    let router =
-                        Router::new(RoutingTable::compile(&filters), targets, router_mailbox)
-                            .start();
-                    let retry_driver = RetryDriver::new(actors.clone(), retry_interval).start();
-                    let supervisor = Supervisor::new(backoff).start();
-                    let _ = started_tx.send(Started {
-                        router,
-                        actors,
-                        retry_driver,
-                        supervisor,
-                        system: actix::System::current(),
-                    });
-                });
-                if let Err(err) = system.run() {
-                    tracing::error!("actor system stopped with an error: {err}");
-                }
-            })
-            .map_err(|err| EngineError::System(err.to_string()))?;
-        let started = started_rx
-            .await
-            .map_err(|_| EngineError::System("the actor thread did not start".into()))?;
-
+        let started = start_plugins(&plugins, &settings).await?;
+        let actors = ActorThread::start().await.map_err(EngineError::System)?;
         let runtime = tokio::runtime::Handle::current();
-        let mut notifiers = Vec::new();
-        for ((((spec, process), actor), counters), queues) in processes
-            .into_iter()
-            .zip(started.actors)
-            .zip(counters)
-            .zip(queues)
-        {
-            let name: Arc<str> = Arc::from(spec.cmd.as_str());
-            let launcher = Arc::new(NotifierLauncher {
-                spec,
-                options: settings.host.clone(),
-                rpc_timeout: settings.rpc_timeout,
-                runtime: runtime.clone(),
-            });
-            started
-                .supervisor
-                .send(Supervise {
-                    name: name.clone(),
-                    launcher,
-                    process: Box::new(process),
-                    actor: actor.clone(),
-                    counters: counters.clone(),
-                })
-                .await
-                .map_err(|err| EngineError::System(err.to_string()))?;
-            notifiers.push(NotifierEntry {
-                name,
-                actor,
-                counters,
-                queues,
-            });
-        }
+        let supervisor = actors
+            .start_actor(Supervisor::new(settings.restart_backoff))
+            .await
+            .map_err(EngineError::System)?;
 
-        Ok(Engine {
-            router: started.router,
+        let notifier_configs: Vec<&PluginConfig> = started
+            .iter()
+            .filter(|s| s.kind == PluginKind::Notifier)
+            .map(|s| &plugins[s.index])
+            .collect();
+        let queue_names = queue_names(&notifier_configs);
+        let mut builder = Builder {
+            settings: &settings,
+            actors: &actors,
+            runtime,
+            supervisor: &supervisor,
+            targets: Vec::new(),
+            filters: Vec::new(),
+            notifiers: Vec::new(),
+            auth: Vec::new(),
+            kms: Vec::new(),
+            ipfilters: Vec::new(),
+            searcher: None,
+        };
+        let mut queue_names = queue_names.into_iter();
+        for started in started {
+            let config = plugins[started.index].clone();
+            match started.kind {
+                PluginKind::Notifier => {
+                    let queue_name = queue_names.next().unwrap_or_default();
+                    let queues = store
+                        .plugin_queues(&queue_name)
+                        .await
+                        .map_err(EngineError::Queue)?;
+                    builder.add_notifier(config, started.handle, queues).await?;
+                }
+                PluginKind::Auth => {
+                    let entry = builder
+                        .add_service(config, started.handle, clients::Auth::new)
+                        .await?;
+                    builder.auth.push(entry);
+                }
+                PluginKind::Kms => {
+                    let entry = builder
+                        .add_service(config, started.handle, clients::Kms::new)
+                        .await?;
+                    builder.kms.push(entry);
+                }
+                PluginKind::IpFilter => {
+                    let entry = builder
+                        .add_service(config, started.handle, clients::IpFilter::new)
+                        .await?;
+                    builder.ipfilters.push(entry);
+                }
+                PluginKind::EventSearcher => {
+                    let entry = builder
+                        .add_service(config, started.handle, clients::Searcher::new)
+                        .await?;
+                    builder.searcher = Some(entry);
+                }
+            }
+        }
+        let Builder {
+            targets,
+            filters,
             notifiers,
-            retry_driver: started.retry_driver,
-            supervisor: started.supervisor,
-            system: started.system,
-            system_thread: Some(system_thread),
+            auth,
+            kms,
+            ipfilters,
+            searcher,
+            ..
+        } = builder;
+        let router = actors
+            .start_actor(Router::new(
+                RoutingTable::compile(&filters),
+                targets,
+                settings.router_mailbox,
+            ))
+            .await
+            .map_err(EngineError::System)?;
+        let retry_targets: Vec<Addr<NotifierActor>> =
+            notifiers.iter().map(|n| n.actor.clone()).collect();
+        let retry_driver = actors
+            .start_actor(RetryDriver::new(retry_targets, settings.retry_interval))
+            .await
+            .map_err(EngineError::System)?;
+        Ok(Engine {
+            settings,
+            router,
+            notifiers,
+            auth,
+            kms,
+            ipfilters,
+            searcher,
+            retry_driver,
+            supervisor,
+            actors,
             store,
         })
     }
+
+    // ----- notifiers -------------------------------------------------------
 
     /// Publishes one event to every notifier whose filter matches it.
     pub async fn notify(&self, event: Event) -> Result<PublishReceipt, EngineError> {
@@ -277,7 +265,7 @@ impl Engine {
             .send(Publish(event))
             .await
             .map_err(|_| EngineError::Stopped)?
-            .map_err(|err| EngineError::Rejected(err.to_string()))
+            .map_err(|err| EngineError::Rejected(err.0))
     }
 
     pub async fn notify_fs(&self, event: FsEvent) -> Result<PublishReceipt, EngineError> {
@@ -293,18 +281,6 @@ impl Engine {
 
     pub async fn notify_log(&self, event: LogEvent) -> Result<PublishReceipt, EngineError> {
         self.notify(Event::Log(event)).await
-    }
-
-    /// Counters and queue length of every notifier.
-    pub fn stats(&self) -> Vec<PluginStats> {
-        self.notifiers
-            .iter()
-            .map(|n| PluginStats {
-                name: n.name.to_string(),
-                kind: PluginKind::Notifier,
-                counters: n.counters.snapshot(n.queues.retry.len()),
-            })
-            .collect()
     }
 
     /// Re-drives every retry queue now instead of at the next tick.
@@ -326,22 +302,454 @@ impl Engine {
         all
     }
 
-    /// Drains in-flight work within `deadline`, stops every plugin
-    /// gracefully, stops the actors and flushes the queues.
-    pub async fn shutdown(mut self, deadline: Duration) {
+    // ----- auth ------------------------------------------------------------
+
+    /// The first auth plugin (in config order) whose scope has `bit`, as SFTPGo picks.
+    fn auth_for(&self, bit: i32, what: &str) -> Result<&ServiceEntry<clients::Auth>, EngineError> {
+        self.auth
+            .iter()
+            .find(|entry| entry.config.auth_options.scope & bit != 0)
+            .ok_or_else(|| EngineError::NoPlugin(format!("no auth plugin configured for {what}")))
+    }
+
+    /// Password authentication: the SFTPGo user JSON, empty for "no change".
+    pub async fn check_user_and_pass(
+        &self,
+        request: CheckUserAndPassRequest,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.auth_for(1, "password checking")?
+            .call(move |c| async move { c.check_user_and_pass(request).await }.boxed())
+            .await
+    }
+
+    pub async fn check_user_and_public_key(
+        &self,
+        request: CheckUserAndPublicKeyRequest,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.auth_for(2, "public key checking")?
+            .call(move |c| async move { c.check_user_and_public_key(request).await }.boxed())
+            .await
+    }
+
+    pub async fn check_user_and_keyboard_interactive(
+        &self,
+        request: CheckUserAndKeyboardInteractiveRequest,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.auth_for(4, "keyboard interactive authentication")?
+            .call(move |c| {
+                async move { c.check_user_and_keyboard_interactive(request).await }.boxed()
+            })
+            .await
+    }
+
+    /// One keyboard-interactive step. SFTPGo picks the plugin by the
+    /// password bit here (a long-standing quirk); Plexus picks it by the
+    /// keyboard-interactive bit, as for the first call.
+    pub async fn send_keyboard_auth_request(
+        &self,
+        request: KeyboardAuthRequest,
+    ) -> Result<KeyboardAuthResponse, EngineError> {
+        self.auth_for(4, "keyboard interactive authentication step")?
+            .call(move |c| async move { c.send_keyboard_auth_request(request).await }.boxed())
+            .await
+    }
+
+    pub async fn check_user_and_tls_cert(
+        &self,
+        request: CheckUserAndTlsCertRequest,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.auth_for(8, "TLS certificate checking")?
+            .call(move |c| async move { c.check_user_and_tls_cert(request).await }.boxed())
+            .await
+    }
+
+    // ----- ip filters --------------------------------------------------------
+
+    /// Asks every IP filter plugin; any error denies. A plugin that is not
+    /// running allows (with a warning), as SFTPGo does, unless the engine is
+    /// configured with `ipfilter_fail_closed`.
+    pub async fn check_ip(&self, ip: &str, protocol: &str) -> Result<(), EngineError> {
+        let checks = self.ipfilters.iter().map(|entry| {
+            let (ip, protocol) = (ip.to_owned(), protocol.to_owned());
+            async move {
+                let result = entry
+                    .call(move |c| async move { c.check_ip(&ip, &protocol).await }.boxed())
+                    .await;
+                (entry, result)
+            }
+        });
+        for (entry, result) in futures::future::join_all(checks).await {
+            match result {
+                Ok(()) => {}
+                Err(EngineError::Call(CallError::Down { plugin }))
+                    if !self.settings.ipfilter_fail_closed =>
+                {
+                    tracing::warn!(plugin = %plugin, "ip filter plugin {plugin} is not active, cannot check ip {ip}: allowing it");
+                }
+                Err(EngineError::Call(CallError::Status { plugin, status })) => {
+                    return Err(EngineError::Denied {
+                        ip: ip.to_owned(),
+                        plugin,
+                        reason: status.message().to_owned(),
+                    })
+                }
+                Err(other) => {
+                    return Err(EngineError::Denied {
+                        ip: ip.to_owned(),
+                        plugin: entry.name.to_string(),
+                        reason: other.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks every IP filter plugin to reload its rules (SFTPGo does it on
+    /// SIGHUP). Returns the errors, one per plugin that failed.
+    pub async fn reload_ip_filters(&self) -> Vec<EngineError> {
+        let mut errors = Vec::new();
+        for entry in &self.ipfilters {
+            if let Err(err) = entry
+                .call(|c| async move { c.reload().await }.boxed())
+                .await
+            {
+                tracing::warn!("unable to reload IP filter plugin {}: {err}", entry.name);
+                errors.push(err);
+            }
+        }
+        errors
+    }
+
+    // ----- kms -------------------------------------------------------------
+
+    /// Encrypts with the KMS plugin whose `scheme` is a prefix of the
+    /// request's secrets URL (first in config order). Returns the answer and
+    /// the status the secret gets (`encrypted_status`).
+    pub async fn kms_encrypt(
+        &self,
+        request: EncryptRequest,
+    ) -> Result<(EncryptResponse, String), EngineError> {
+        let entry = self
+            .kms
+            .iter()
+            .find(|entry| request.url.starts_with(&entry.config.kms_options.scheme))
+            .ok_or_else(|| {
+                EngineError::NoPlugin(format!(
+                    "no KMS plugin is registered for the URL {:?}",
+                    request.url
+                ))
+            })?;
+        let status = entry.config.kms_options.encrypted_status.clone();
+        let response = entry
+            .call(move |c| async move { c.encrypt(request).await }.boxed())
+            .await?;
+        Ok((response, status))
+    }
+
+    /// Decrypts with the KMS plugin whose `encrypted_status` is the secret's status.
+    pub async fn kms_decrypt(
+        &self,
+        status: &str,
+        request: DecryptRequest,
+    ) -> Result<DecryptResponse, EngineError> {
+        let entry = self
+            .kms
+            .iter()
+            .find(|entry| entry.config.kms_options.encrypted_status == status)
+            .ok_or_else(|| {
+                EngineError::NoPlugin(format!(
+                    "no KMS plugin handles secrets with status {status:?}"
+                ))
+            })?;
+        entry
+            .call(move |c| async move { c.decrypt(request).await }.boxed())
+            .await
+    }
+
+    // ----- search ----------------------------------------------------------
+
+    fn searcher(&self) -> Result<&ServiceEntry<clients::Searcher>, EngineError> {
+        self.searcher
+            .as_ref()
+            .ok_or_else(|| EngineError::NoPlugin("no events searcher plugin defined".into()))
+    }
+
+    /// The plugin's JSON answer, verbatim.
+    pub async fn search_fs_events(&self, filter: FsEventsFilter) -> Result<Vec<u8>, EngineError> {
+        self.searcher()?
+            .call(move |c| async move { c.search_fs_events(filter).await }.boxed())
+            .await
+    }
+
+    pub async fn search_provider_events(
+        &self,
+        filter: ProviderEventsFilter,
+    ) -> Result<Vec<u8>, EngineError> {
+        self.searcher()?
+            .call(move |c| async move { c.search_provider_events(filter).await }.boxed())
+            .await
+    }
+
+    pub async fn search_log_events(&self, filter: LogEventsFilter) -> Result<Vec<u8>, EngineError> {
+        self.searcher()?
+            .call(move |c| async move { c.search_log_events(filter).await }.boxed())
+            .await
+    }
+
+    // ----- all -------------------------------------------------------------
+
+    /// Counters of every plugin, in config order by kind.
+    pub fn stats(&self) -> Vec<PluginStats> {
+        let mut stats: Vec<PluginStats> = self
+            .notifiers
+            .iter()
+            .map(|n| PluginStats {
+                name: n.name.to_string(),
+                kind: PluginKind::Notifier,
+                counters: n.counters.snapshot(n.queues.retry.len()),
+            })
+            .collect();
+        let service = |name: &Arc<str>, kind, counters: &Arc<PluginCounters>| PluginStats {
+            name: name.to_string(),
+            kind,
+            counters: counters.snapshot(0),
+        };
+        stats.extend(
+            self.auth
+                .iter()
+                .map(|e| service(&e.name, PluginKind::Auth, &e.counters)),
+        );
+        stats.extend(
+            self.kms
+                .iter()
+                .map(|e| service(&e.name, PluginKind::Kms, &e.counters)),
+        );
+        stats.extend(
+            self.ipfilters
+                .iter()
+                .map(|e| service(&e.name, PluginKind::IpFilter, &e.counters)),
+        );
+        stats.extend(
+            self.searcher
+                .iter()
+                .map(|e| service(&e.name, PluginKind::EventSearcher, &e.counters)),
+        );
+        stats
+    }
+
+    /// Drains in-flight deliveries within `deadline`, stops every plugin
+    /// gracefully, stops the actors and flushes the queues. Events that
+    /// could not be delivered in time wait in their durable queue.
+    pub async fn shutdown(self, deadline: Duration) {
         if !self.drain(deadline).await {
             tracing::warn!("shutdown: deliveries still in flight after {deadline:?}; they are queued for retry where the policy allows");
         }
         let _ = self.supervisor.send(StopAll).await;
-        // Deliveries cut short by the stop settle into the queue now.
+        // Deliveries cut short by the stop settle into the queues now.
         let _ = self.drain(Duration::from_secs(5)).await;
-        self.system.stop();
-        if let Some(thread) = self.system_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        self.actors.stop().await;
         if let Err(err) = self.store.flush().await {
             tracing::warn!("shutdown: final queue flush failed: {err}");
         }
+    }
+}
+
+/// Starts every plugin at once; if one fails, stops the others and reports
+/// the first failure in config order.
+async fn start_plugins(
+    plugins: &[PluginConfig],
+    settings: &EngineSettings,
+) -> Result<Vec<Started>, EngineError> {
+    let mut specs = Vec::new();
+    for (index, plugin) in plugins.iter().enumerate() {
+        let spec = plugin
+            .launch_spec()
+            .map_err(|err| EngineError::Config(vec![format!("plugins[{index}]: {err}")]))?;
+        specs.push((index, spec));
+    }
+    let starts = specs.iter().map(|(index, spec)| async move {
+        (
+            *index,
+            spec.kind,
+            PluginHandle::start(spec, &settings.host).await,
+        )
+    });
+    let results = futures::future::join_all(starts).await;
+    let mut started = Vec::new();
+    let mut first_error = None;
+    for (index, kind, result) in results {
+        match result {
+            Ok(handle) => started.push(Started {
+                index,
+                kind,
+                handle,
+            }),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    if let Some(err) = first_error {
+        for plugin in started {
+            let _ = plugin.handle.shutdown().await;
+        }
+        return Err(err.into());
+    }
+    Ok(started)
+}
+
+/// Collects actors while the engine starts.
+struct Builder<'a> {
+    settings: &'a EngineSettings,
+    actors: &'a ActorThread,
+    runtime: tokio::runtime::Handle,
+    supervisor: &'a Addr<Supervisor>,
+    targets: Vec<Target>,
+    filters: Vec<NotifierFilter>,
+    notifiers: Vec<NotifierEntry>,
+    auth: Vec<ServiceEntry<clients::Auth>>,
+    kms: Vec<ServiceEntry<clients::Kms>>,
+    ipfilters: Vec<ServiceEntry<clients::IpFilter>>,
+    searcher: Option<ServiceEntry<clients::Searcher>>,
+}
+
+impl Builder<'_> {
+    async fn supervise(
+        &self,
+        config: &PluginConfig,
+        handle: PluginHandle,
+        counters: &Arc<PluginCounters>,
+        attach: AttachFn,
+    ) -> Result<(), EngineError> {
+        let spec = config
+            .launch_spec()
+            .map_err(|err| EngineError::Config(vec![err]))?;
+        let launcher = Arc::new(HostedLauncher {
+            spec,
+            options: self.settings.host.clone(),
+            runtime: self.runtime.clone(),
+            attach,
+        });
+        self.supervisor
+            .send(Supervise {
+                name: Arc::from(config.cmd.as_str()),
+                launcher,
+                process: Box::new(HostedPlugin { handle }) as Box<dyn PluginProcess>,
+                counters: counters.clone(),
+            })
+            .await
+            .map_err(|err| EngineError::System(err.to_string()))
+    }
+
+    async fn add_notifier(
+        &mut self,
+        config: PluginConfig,
+        handle: PluginHandle,
+        queues: PluginQueues,
+    ) -> Result<(), EngineError> {
+        let recovery = queues.clone();
+        let moved = tokio::task::spawn_blocking(move || recovery.recover_write_ahead())
+            .await
+            .map_err(|err| EngineError::Queue(err.to_string()))?
+            .map_err(|err| EngineError::Queue(err.to_string()))?;
+        if moved > 0 {
+            tracing::info!(
+                "[{}] {moved} events accepted before the last stop will be delivered again",
+                config.cmd
+            );
+        }
+        let options = &config.notifier_options;
+        let policy = RetryPolicy::from_sftpgo(options.retry_max_time, options.retry_queue_max_size);
+        let settings = self.settings.notifier(&config.cmd, policy);
+        let durability = settings.durability;
+        let counters: Arc<PluginCounters> = Arc::default();
+        let rpc_timeout = self.settings.rpc_timeout;
+        let transport = Arc::new(GrpcNotifier::new(&handle, rpc_timeout));
+        let actor = self
+            .actors
+            .start_actor(NotifierActor::new(
+                settings,
+                Some(transport),
+                queues.clone(),
+                counters.clone(),
+            ))
+            .await
+            .map_err(EngineError::System)?;
+        let attach_to = actor.clone();
+        let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
+            let transport = handle.map(|h| {
+                Arc::new(GrpcNotifier::new(h, rpc_timeout))
+                    as Arc<dyn plexus_actors::transport::NotifierTransport>
+            });
+            let actor = attach_to.clone();
+            async move {
+                let _ = actor.send(Connect(transport)).await;
+            }
+            .boxed()
+        });
+        self.supervise(&config, handle, &counters, attach).await?;
+        let name: Arc<str> = Arc::from(config.cmd.as_str());
+        self.filters.push(NotifierFilter {
+            fs_events: options.fs_events.clone(),
+            provider_events: options.provider_events.clone(),
+            provider_objects: options.provider_objects.clone(),
+            log_events: options.log_events.clone(),
+        });
+        self.targets.push(Target {
+            name: name.clone(),
+            addr: actor.clone(),
+            queues: queues.clone(),
+            counters: counters.clone(),
+            durability,
+        });
+        self.notifiers.push(NotifierEntry {
+            name,
+            actor,
+            counters,
+            queues,
+        });
+        Ok(())
+    }
+
+    async fn add_service<C>(
+        &mut self,
+        config: PluginConfig,
+        handle: PluginHandle,
+        make_client: fn(tonic::transport::Channel, Duration) -> C,
+    ) -> Result<ServiceEntry<C>, EngineError>
+    where
+        C: Clone + Unpin + Send + 'static,
+    {
+        let timeout = self.settings.rpc_timeout;
+        let client = make_client(handle.channel(), timeout);
+        let actor = self
+            .actors
+            .start_actor(ServiceActor::new(
+                &config.cmd,
+                Some(client),
+                self.settings.mailbox_capacity,
+                self.settings.max_in_flight,
+            ))
+            .await
+            .map_err(EngineError::System)?;
+        let counters: Arc<PluginCounters> = Arc::default();
+        let attach_to = actor.clone();
+        let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
+            let client = handle.map(|h| make_client(h.channel(), timeout));
+            let actor = attach_to.clone();
+            async move {
+                let _ = actor.send(SetClient(client)).await;
+            }
+            .boxed()
+        });
+        self.supervise(&config, handle, &counters, attach).await?;
+        Ok(ServiceEntry {
+            name: Arc::from(config.cmd.as_str()),
+            actor,
+            counters,
+            config,
+        })
     }
 }
 

@@ -6,10 +6,12 @@
 //! environment, spawn, handshake, mTLS channel, log mirroring, shutdown), and
 //! [`clients`] wraps the SFTPGo services with the host's timeouts.
 
+pub mod actor_thread;
 pub mod clients;
 pub mod config;
 pub mod engine;
 pub mod host;
+pub mod hosted;
 pub mod notifier_link;
 pub mod queues;
 pub mod settings;

@@ -26,6 +26,8 @@ pub struct EngineSettings {
     /// Longest time a queue append waits to share a flush with others.
     pub max_flush_delay: Duration,
     pub restart_backoff: Backoff,
+    /// Deny connections while an IP filter plugin is down (SFTPGo allows them).
+    pub ipfilter_fail_closed: bool,
     pub host: crate::HostOptions,
 }
 
@@ -41,6 +43,7 @@ impl Default for EngineSettings {
             router_mailbox: 1024,
             max_flush_delay: Duration::from_millis(2),
             restart_backoff: Backoff::default(),
+            ipfilter_fail_closed: false,
             host: crate::HostOptions::default(),
         }
     }

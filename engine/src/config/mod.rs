@@ -82,12 +82,85 @@ impl PluginsFile {
 
     /// Every validation problem, each with its path.
     pub fn problems(&self) -> Vec<String> {
-        self.plugins
-            .iter()
-            .enumerate()
-            .flat_map(|(index, plugin)| plugin.problems(&format!("plugins[{index}]")))
-            .collect()
+        validate_plugins(&self.plugins)
     }
+}
+
+/// The KMS schemes SFTPGo accepts.
+pub const KMS_SCHEMES: [&str; 5] = [
+    "awskms",
+    "gcpkms",
+    "hashivault",
+    "azurekeyvault",
+    "ocikeyvault",
+];
+/// The KMS encrypted statuses SFTPGo accepts.
+pub const KMS_STATUSES: [&str; 5] = [
+    "AWS",
+    "GCP",
+    "VaultTransit",
+    "AzureKeyVault",
+    "OracleKeyVault",
+];
+
+/// Every problem of a plugin list: each entry's own, then the rules across
+/// entries (unique KMS schemes and statuses, one event searcher).
+pub fn validate_plugins(plugins: &[PluginConfig]) -> Vec<String> {
+    use plexus_proto::PluginKind;
+    let mut problems: Vec<String> = plugins
+        .iter()
+        .enumerate()
+        .flat_map(|(index, plugin)| plugin.problems(&format!("plugins[{index}]")))
+        .collect();
+    let mut schemes: Vec<(&str, usize)> = Vec::new();
+    let mut statuses: Vec<(&str, usize)> = Vec::new();
+    let mut searcher: Option<usize> = None;
+    for (index, plugin) in plugins.iter().enumerate() {
+        let at = format!("plugins[{index}]");
+        match plugin.plugin_kind() {
+            Ok(PluginKind::Kms) => {
+                let options = &plugin.kms_options;
+                if !KMS_SCHEMES.contains(&options.scheme.as_str()) {
+                    problems.push(format!(
+                        "{at}.kms_options.scheme: invalid kms scheme {:?} (one of {})",
+                        options.scheme,
+                        KMS_SCHEMES.join(", ")
+                    ));
+                }
+                if !KMS_STATUSES.contains(&options.encrypted_status.as_str()) {
+                    problems.push(format!(
+                        "{at}.kms_options.encrypted_status: invalid kms encrypted status {:?} (one of {})",
+                        options.encrypted_status,
+                        KMS_STATUSES.join(", ")
+                    ));
+                }
+                if let Some((_, first)) = schemes.iter().find(|(s, _)| *s == options.scheme) {
+                    problems.push(format!(
+                        "{at}.kms_options.scheme: duplicated scheme {:?} (also plugins[{first}])",
+                        options.scheme
+                    ));
+                } else {
+                    schemes.push((&options.scheme, index));
+                }
+                if let Some((_, first)) = statuses.iter().find(|(s, _)| *s == options.encrypted_status) {
+                    problems.push(format!(
+                        "{at}.kms_options.encrypted_status: duplicated encrypted status {:?} (also plugins[{first}])",
+                        options.encrypted_status
+                    ));
+                } else {
+                    statuses.push((&options.encrypted_status, index));
+                }
+            }
+            Ok(PluginKind::EventSearcher) => match searcher {
+                Some(first) => problems.push(format!(
+                    "{at}.type: only one eventsearcher plugin can be defined (plugins[{first}] is one)"
+                )),
+                None => searcher = Some(index),
+            },
+            _ => {}
+        }
+    }
+    problems
 }
 
 /// Joins serde_path_to_error's path (`[2].cmd`) onto the base (`plugins`).
