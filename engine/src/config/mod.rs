@@ -2,11 +2,17 @@
 //!
 //! A config file holds SFTPGo's `plugins` array, either bare or as the
 //! `plugins` key of a larger object (a whole sftpgo.json works: other keys
-//! are ignored). Parse errors name the JSON path; validation reports every
-//! problem, each with its path (`plugins[2].sha256sum: ...`).
+//! are ignored), optionally with Plexus's own `engine` section next to it.
+//! SFTPGo's `SFTPGO_PLUGINS__<i>__…` and Plexus's `PLEXUS_…` environment
+//! variables override the file. Parse errors name the JSON path; validation
+//! reports every problem, each with its path (`plugins[2].sha256sum: ...`).
 
+mod engine_section;
+mod env;
 mod plugin;
 
+pub use engine_section::{EngineSection, ServeSettings};
+pub use env::apply_plugin_overrides;
 pub use plugin::{AuthOptions, KmsOptions, NotifierOptions, PluginConfig};
 
 use std::path::Path;
@@ -15,6 +21,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PluginsFile {
     pub plugins: Vec<PluginConfig>,
+    /// Plexus's `engine` section (empty when the file has none).
+    pub engine: EngineSection,
 }
 
 /// Why a config could not be used; every message names where.
@@ -32,28 +40,44 @@ pub enum ConfigError {
 }
 
 impl PluginsFile {
-    /// Reads and validates a config file.
+    /// Reads a config file, applies the process environment's overrides
+    /// and validates the result.
     pub fn load(path: &Path) -> Result<PluginsFile, ConfigError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: display.clone(),
             source,
         })?;
-        Self::parse(&text, &display)
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::parse_with_env(&text, &display, &env)
     }
 
-    /// Parses and validates config text; `origin` names it in errors.
+    /// Parses and validates config text without environment overrides;
+    /// `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<PluginsFile, ConfigError> {
+        Self::parse_with_env(text, origin, &[])
+    }
+
+    /// Parses config text, applies the overrides in `env`, validates.
+    pub fn parse_with_env(
+        text: &str,
+        origin: &str,
+        env: &[(String, String)],
+    ) -> Result<PluginsFile, ConfigError> {
         let parse_err = |message: String| ConfigError::Parse {
             path: origin.to_owned(),
             message,
         };
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|err| parse_err(format!("not valid JSON: {err}")))?;
+        let mut engine_value = None;
         let (list, base) = match value {
             serde_json::Value::Array(_) => (value, "plugins".to_owned()),
             serde_json::Value::Object(mut object) => match object.remove("plugins") {
-                Some(list @ serde_json::Value::Array(_)) => (list, "plugins".to_owned()),
+                Some(list @ serde_json::Value::Array(_)) => {
+                    engine_value = object.remove("engine");
+                    (list, "plugins".to_owned())
+                }
                 Some(_) => return Err(parse_err("plugins: expected an array of plugin objects".into())),
                 None => return Err(parse_err("no \"plugins\" key: expected an array of plugins or an object with a \"plugins\" array".into())),
             },
@@ -63,13 +87,27 @@ impl PluginsFile {
                 ))
             }
         };
-        let plugins: Vec<PluginConfig> = serde_path_to_error::deserialize(list).map_err(|err| {
-            let at = err.path().to_string();
-            let inner = err.into_inner();
-            parse_err(format!("{}: {inner}", json_path(&base, &at)))
-        })?;
-        let file = PluginsFile { plugins };
-        let problems = file.problems();
+        let mut plugins: Vec<PluginConfig> =
+            serde_path_to_error::deserialize(list).map_err(|err| {
+                let at = err.path().to_string();
+                let inner = err.into_inner();
+                parse_err(format!("{}: {inner}", json_path(&base, &at)))
+            })?;
+        let mut engine: EngineSection = match engine_value {
+            Some(value) => serde_path_to_error::deserialize(value).map_err(|err| {
+                let at = err.path().to_string();
+                let inner = err.into_inner();
+                parse_err(format!("{}: {inner}", json_path("engine", &at)))
+            })?,
+            None => EngineSection::default(),
+        };
+        apply_plugin_overrides(&mut plugins, env);
+        let mut problems = Vec::new();
+        engine.apply_env(env, &mut problems);
+        let settings = engine.settings(&mut problems);
+        engine.serve_settings(&settings.data_dir, &mut problems);
+        let file = PluginsFile { plugins, engine };
+        problems.extend(file.problems());
         if problems.is_empty() {
             Ok(file)
         } else {
@@ -80,9 +118,21 @@ impl PluginsFile {
         }
     }
 
-    /// Every validation problem, each with its path.
+    /// Every validation problem of the plugins, each with its path.
     pub fn problems(&self) -> Vec<String> {
         validate_plugins(&self.plugins)
+    }
+
+    /// The engine settings of the `engine` section (already validated by `parse`).
+    pub fn engine_settings(&self) -> crate::settings::EngineSettings {
+        self.engine.settings(&mut Vec::new())
+    }
+
+    /// Where `plexus serve` listens (already validated by `parse`).
+    pub fn serve_settings(&self) -> ServeSettings {
+        let settings = self.engine_settings();
+        self.engine
+            .serve_settings(&settings.data_dir, &mut Vec::new())
     }
 }
 

@@ -1,0 +1,225 @@
+//! Plexus's own `engine` section, next to `plugins` in a config file:
+//! where data lives, how events are delivered and retried, the limits that
+//! bound memory, and where the daemon listens. Every field is optional and
+//! has a default a newcomer can run with; `PLEXUS_<FIELD>` environment
+//! variables override the file.
+
+use crate::settings::EngineSettings;
+use plexus_actors::Durability;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The `engine` section as written (durations in seconds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// Directory of the durable queues (default `.plexus`).
+    pub data_dir: Option<String>,
+    /// Seconds between re-drives of the retry queues (default 30).
+    pub retry_interval: Option<f64>,
+    /// `on_failure` (default) or `write_ahead`.
+    pub durability: Option<String>,
+    /// Seconds every plugin call may take (default 20).
+    pub rpc_timeout: Option<f64>,
+    /// Seconds from a plugin's start to its handshake line (default 60).
+    pub start_timeout: Option<f64>,
+    /// Seconds a plugin has to exit after Shutdown before SIGKILL (default 2).
+    pub shutdown_grace: Option<f64>,
+    /// Per-plugin mailbox size (default 1024).
+    pub mailbox_capacity: Option<usize>,
+    /// Per-plugin calls in flight at most (default 128).
+    pub max_in_flight: Option<usize>,
+    /// Publishes waiting for the router at most (default 1024).
+    pub router_mailbox: Option<usize>,
+    /// Milliseconds a queue write waits to share a flush (default 2).
+    pub max_flush_delay_ms: Option<u64>,
+    /// Deny connections while an IP filter plugin is down (default false, as SFTPGo).
+    pub ipfilter_fail_closed: Option<bool>,
+    /// Log filter, as RUST_LOG (default `info`).
+    pub log_level: Option<String>,
+    /// `plexus serve`: unix socket of the ingestion API (default `<data_dir>/plexus.sock`; `""` disables).
+    pub ingest_unix: Option<String>,
+    /// `plexus serve`: loopback TCP address of the ingestion API (default none).
+    pub ingest_tcp: Option<String>,
+    /// `plexus serve`: loopback TCP address of the metrics endpoint (default none).
+    pub metrics_tcp: Option<String>,
+}
+
+/// Where `plexus serve` listens and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSettings {
+    pub log_level: String,
+    pub ingest_unix: Option<PathBuf>,
+    pub ingest_tcp: Option<std::net::SocketAddr>,
+    pub metrics_tcp: Option<std::net::SocketAddr>,
+}
+
+impl EngineSection {
+    /// Applies `PLEXUS_<FIELD>` variables; a value that does not parse is an
+    /// error naming the variable (unlike SFTPGo's silent ignore, since a
+    /// daemon running with a setting other than the one asked for surprises).
+    pub fn apply_env(&mut self, env: &[(String, String)], problems: &mut Vec<String>) {
+        for (key, value) in env {
+            let Some(field) = key.strip_prefix("PLEXUS_") else {
+                continue;
+            };
+            let value = value.trim();
+            let number = |problems: &mut Vec<String>| -> Option<f64> {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .or_else(|| {
+                        problems.push(format!("{key}: {value:?} is not a non-negative number"));
+                        None
+                    })
+            };
+            let count = |problems: &mut Vec<String>| -> Option<usize> {
+                value.parse::<usize>().ok().or_else(|| {
+                    problems.push(format!("{key}: {value:?} is not a whole number"));
+                    None
+                })
+            };
+            match field {
+                "DATA_DIR" => self.data_dir = Some(value.to_owned()),
+                "RETRY_INTERVAL" => self.retry_interval = number(problems).or(self.retry_interval),
+                "DURABILITY" => self.durability = Some(value.to_owned()),
+                "RPC_TIMEOUT" => self.rpc_timeout = number(problems).or(self.rpc_timeout),
+                "START_TIMEOUT" => self.start_timeout = number(problems).or(self.start_timeout),
+                "SHUTDOWN_GRACE" => self.shutdown_grace = number(problems).or(self.shutdown_grace),
+                "MAILBOX_CAPACITY" => {
+                    self.mailbox_capacity = count(problems).or(self.mailbox_capacity)
+                }
+                "MAX_IN_FLIGHT" => self.max_in_flight = count(problems).or(self.max_in_flight),
+                "ROUTER_MAILBOX" => self.router_mailbox = count(problems).or(self.router_mailbox),
+                "MAX_FLUSH_DELAY_MS" => {
+                    self.max_flush_delay_ms = count(problems)
+                        .map(|n| n as u64)
+                        .or(self.max_flush_delay_ms)
+                }
+                "IPFILTER_FAIL_CLOSED" => match parse_bool(value) {
+                    Some(flag) => self.ipfilter_fail_closed = Some(flag),
+                    None => problems.push(format!("{key}: {value:?} is not true or false")),
+                },
+                "LOG_LEVEL" => self.log_level = Some(value.to_owned()),
+                "INGEST_UNIX" => self.ingest_unix = Some(value.to_owned()),
+                "INGEST_TCP" => self.ingest_tcp = Some(value.to_owned()),
+                "METRICS_TCP" => self.metrics_tcp = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The engine settings this section asks for; problems named by path.
+    pub fn settings(&self, problems: &mut Vec<String>) -> EngineSettings {
+        let mut settings = EngineSettings::default();
+        if let Some(dir) = &self.data_dir {
+            if dir.trim().is_empty() {
+                problems.push("engine.data_dir: must not be empty".into());
+            } else {
+                settings.data_dir = PathBuf::from(dir);
+            }
+        }
+        let seconds =
+            |value: Option<f64>, field: &str, problems: &mut Vec<String>| -> Option<Duration> {
+                let value = value?;
+                if value.is_finite() && value > 0.0 {
+                    Some(Duration::from_secs_f64(value))
+                } else {
+                    problems.push(format!(
+                        "engine.{field}: {value} must be a positive number of seconds"
+                    ));
+                    None
+                }
+            };
+        if let Some(d) = seconds(self.retry_interval, "retry_interval", problems) {
+            settings.retry_interval = d;
+        }
+        if let Some(d) = seconds(self.rpc_timeout, "rpc_timeout", problems) {
+            settings.rpc_timeout = d;
+        }
+        if let Some(d) = seconds(self.start_timeout, "start_timeout", problems) {
+            settings.host.start_timeout = d;
+        }
+        if let Some(d) = seconds(self.shutdown_grace, "shutdown_grace", problems) {
+            settings.host.shutdown_grace = d;
+        }
+        match self.durability.as_deref() {
+            None | Some("on_failure") => {}
+            Some("write_ahead") => settings.durability = Durability::WriteAhead,
+            Some(other) => problems.push(format!(
+                "engine.durability: unknown mode {other:?} (expected on_failure or write_ahead)"
+            )),
+        }
+        let positive =
+            |value: Option<usize>, field: &str, problems: &mut Vec<String>| -> Option<usize> {
+                match value {
+                    Some(0) => {
+                        problems.push(format!("engine.{field}: must be at least 1"));
+                        None
+                    }
+                    other => other,
+                }
+            };
+        if let Some(n) = positive(self.mailbox_capacity, "mailbox_capacity", problems) {
+            settings.mailbox_capacity = n;
+        }
+        if let Some(n) = positive(self.max_in_flight, "max_in_flight", problems) {
+            settings.max_in_flight = n;
+        }
+        if let Some(n) = positive(self.router_mailbox, "router_mailbox", problems) {
+            settings.router_mailbox = n;
+        }
+        if let Some(ms) = self.max_flush_delay_ms {
+            settings.max_flush_delay = Duration::from_millis(ms);
+        }
+        if let Some(flag) = self.ipfilter_fail_closed {
+            settings.ipfilter_fail_closed = flag;
+        }
+        settings
+    }
+
+    /// Where `plexus serve` listens; addresses must be loopback.
+    pub fn serve_settings(
+        &self,
+        data_dir: &std::path::Path,
+        problems: &mut Vec<String>,
+    ) -> ServeSettings {
+        let loopback = |value: &Option<String>, field: &str, problems: &mut Vec<String>| {
+            let text = value.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+            match text.parse::<std::net::SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => Some(addr),
+                Ok(addr) => {
+                    problems.push(format!("engine.{field}: {addr} is not a loopback address"));
+                    None
+                }
+                Err(err) => {
+                    problems.push(format!(
+                        "engine.{field}: {text:?} is not an address like 127.0.0.1:7000 ({err})"
+                    ));
+                    None
+                }
+            }
+        };
+        ServeSettings {
+            log_level: self.log_level.clone().unwrap_or_else(|| "info".into()),
+            ingest_unix: match self.ingest_unix.as_deref() {
+                None => Some(data_dir.join("plexus.sock")),
+                Some("") => None,
+                Some(path) => Some(PathBuf::from(path)),
+            },
+            ingest_tcp: loopback(&self.ingest_tcp, "ingest_tcp", problems),
+            metrics_tcp: loopback(&self.metrics_tcp, "metrics_tcp", problems),
+        }
+    }
+}
+
+/// Go's strconv.ParseBool, as SFTPGo reads booleans from the environment.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
