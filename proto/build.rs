@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/grpc_controller.proto",
         "proto/grpc_broker.proto",
         "proto/grpc_stdio.proto",
+        "proto/eventbus.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -12,6 +12,8 @@ pub mod config;
 pub mod engine;
 pub mod host;
 pub mod hosted;
+pub mod ingest;
+pub mod metrics;
 pub mod notifier_link;
 pub mod queues;
 pub mod settings;

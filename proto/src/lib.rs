@@ -25,6 +25,17 @@ pub mod goplugin {
     tonic::include_proto!("plugin");
 }
 
+/// Plexus's own ingestion API (protobuf package `plexus.v1`).
+pub mod plexus {
+    #[allow(clippy::all, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("plexus.v1");
+    }
+}
+
+// The generated `plexus.v1` code names SFTPGo's messages by package path.
+use sftpgo as proto;
+
 pub use cookie::{HandshakeCookie, PluginKind};
 pub use event::Event;
 pub use handshake::{HandshakeError, HandshakeLine, Network};

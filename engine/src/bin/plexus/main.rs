@@ -1,28 +1,54 @@
 //! The `plexus` command line.
 
 use clap::{Parser, Subcommand};
+use plexus_engine::host::transport::Address;
+use plexus_engine::PluginsFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod emit;
 mod probe;
+mod queue;
+mod serve;
 
 /// Plexus hosts go-plugin plugins (SFTPGo's notifier, kms, auth,
 /// eventsearcher and ipfilter) and delivers events to them.
 ///
-/// The config is SFTPGo's `plugins` array: a file holding the array itself,
-/// or any object with a `plugins` key (a whole sftpgo.json works).
+/// The config is SFTPGo's `plugins` array: a file holding the array, or any
+/// object with a `plugins` key (a whole sftpgo.json works), optionally with
+/// Plexus's `engine` section next to it. SFTPGO_PLUGINS__<i>__<FIELD> and
+/// PLEXUS_<FIELD> environment variables override the file.
+///
+/// First steps: `plexus validate plexus.json`, then `plexus probe --config
+/// plexus.json` to start each plugin once, then `plexus serve --config
+/// plexus.json` and, from another terminal, `plexus emit -n 100`.
 #[derive(Debug, Parser)]
 #[command(name = "plexus", version, about, long_about)]
 struct Cli {
-    /// Log filter, as RUST_LOG (e.g. `info`, `plexus=debug`).
-    #[arg(long, global = true, env = "PLEXUS_LOG", default_value = "info")]
-    log: String,
+    /// Log filter, as RUST_LOG (e.g. `info`, `plexus=debug`); default: the
+    /// config's `engine.log_level`, else `info`.
+    #[arg(long, global = true, env = "PLEXUS_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the engine as a daemon.
+    ///
+    /// Starts every plugin, then accepts events on the ingestion API
+    /// (`plexus.v1.EventBus`, gRPC) on a unix socket (default
+    /// `<data_dir>/plexus.sock`) and/or loopback TCP (`engine.ingest_tcp`),
+    /// and serves per-plugin counters in Prometheus format on
+    /// `engine.metrics_tcp` (`GET /metrics`). SIGHUP reloads the IP filter
+    /// plugins; SIGTERM or SIGINT stops gracefully: no new events, in-flight
+    /// deliveries finish or wait in the durable queue, plugins are stopped.
+    Serve {
+        /// The config file (JSON).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Start every configured plugin once, check it, and stop it.
     ///
     /// For each plugin: verify its checksum, start it, perform the go-plugin
@@ -30,15 +56,85 @@ enum Command {
     /// provider and one log event. Prints one line per plugin with the
     /// outcome and the time it took; exits non-zero if any failed.
     Probe {
-        /// The plugins config file (JSON).
+        /// The config file (JSON).
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Check a config file and print every problem with its path.
+    Validate {
+        /// The config file (JSON).
+        file: PathBuf,
+    },
+    /// Publish test events to a running `plexus serve`.
+    Emit {
+        /// How many events.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        count: u64,
+        /// Events per second; 0 = as fast as the daemon accepts them.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Events per publish call.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// fs, provider, log or mixed.
+        #[arg(long, default_value = "fs")]
+        kind: String,
+        /// The daemon's unix socket (default: .plexus/plexus.sock).
+        #[arg(long, conflicts_with = "tcp")]
+        socket: Option<PathBuf>,
+        /// The daemon's loopback TCP address instead (e.g. 127.0.0.1:7400).
+        #[arg(long)]
+        tcp: Option<std::net::SocketAddr>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Inspect or clear the durable queues of a data directory (daemon stopped).
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+    /// Print a file's sha256, to paste into a plugin's `sha256sum`.
+    Checksum { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Every queue and how many events it holds.
+    Stats {
+        /// The engine's data directory.
+        #[arg(long, default_value = ".plexus")]
+        data_dir: PathBuf,
+    },
+    /// Drop a plugin's queues (the events in them are lost).
+    Drop {
+        /// A queue name as `queue stats` prints it, or the part before `.retry`/`.ahead`.
+        #[arg(long)]
+        plugin: String,
+        #[arg(long, default_value = ".plexus")]
+        data_dir: PathBuf,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    // The config is read first so its log level applies.
+    let config = match &cli.command {
+        Command::Serve { config } | Command::Probe { config } => match PluginsFile::load(config) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!("plexus: {err}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let level = cli
+        .log
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.engine.log_level.clone()))
+        .unwrap_or_else(|| "info".into());
+    init_logging(&level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,11 +145,94 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        match cli.command {
-            Command::Probe { config } => probe::run(&config).await,
+    runtime.block_on(async move {
+        match (cli.command, config) {
+            (Command::Serve { .. }, Some(file)) => serve::run(file).await,
+            (Command::Probe { .. }, Some(file)) => probe::run(file).await,
+            (Command::Validate { file }, _) => validate(&file),
+            (
+                Command::Emit {
+                    count,
+                    rate,
+                    batch,
+                    kind,
+                    socket,
+                    tcp,
+                    quiet,
+                },
+                _,
+            ) => {
+                let address = match tcp {
+                    Some(addr) => Address::Tcp(addr),
+                    None => Address::Unix(
+                        socket.unwrap_or_else(|| serve::default_socket(&PathBuf::from(".plexus"))),
+                    ),
+                };
+                emit::run(emit::EmitOptions {
+                    address,
+                    count,
+                    rate,
+                    batch,
+                    kind,
+                    quiet,
+                })
+                .await
+            }
+            (
+                Command::Queue {
+                    command: QueueCommand::Stats { data_dir },
+                },
+                _,
+            ) => queue::stats(&data_dir),
+            (
+                Command::Queue {
+                    command: QueueCommand::Drop { plugin, data_dir },
+                },
+                _,
+            ) => queue::drop(&data_dir, &plugin),
+            (Command::Checksum { file }, _) => checksum(&file),
+            (Command::Serve { .. } | Command::Probe { .. }, None) => ExitCode::FAILURE,
         }
     })
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match PluginsFile::load(path) {
+        Ok(file) => {
+            let kinds: Vec<&str> = file.plugins.iter().map(|p| p.kind.as_str()).collect();
+            println!(
+                "{}: OK, {} plugins ({})",
+                path.display(),
+                kinds.len(),
+                kinds.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn checksum(path: &std::path::Path) -> ExitCode {
+    match plexus_engine::host::checksum::sha256_file(path) {
+        Ok(digest) => {
+            println!(
+                "{}  {}",
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plexus checksum: cannot read {}: {err}", path.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(filter: &str) {

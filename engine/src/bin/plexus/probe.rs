@@ -4,20 +4,12 @@ use plexus_engine::clients::{Notifier, DEFAULT_RPC_TIMEOUT};
 use plexus_engine::{HostOptions, PluginHandle, PluginsFile};
 use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 use plexus_proto::PluginKind;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub async fn run(config: &Path) -> ExitCode {
-    let file = match PluginsFile::load(config) {
-        Ok(file) => file,
-        Err(err) => {
-            eprintln!("plexus probe: {err}");
-            return ExitCode::from(2);
-        }
-    };
+pub async fn run(file: PluginsFile) -> ExitCode {
     if file.plugins.is_empty() {
-        eprintln!("plexus probe: {} lists no plugins", config.display());
+        eprintln!("plexus probe: the config lists no plugins");
         return ExitCode::from(2);
     }
     let options = HostOptions::default();

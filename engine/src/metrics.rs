@@ -1,0 +1,197 @@
+//! Per-plugin counters in Prometheus's text format, and a minimal HTTP
+//! endpoint that serves them (`GET /metrics`) on a loopback address.
+
+use crate::engine::{Engine, PluginStats};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Renders every plugin's counters.
+pub fn render(stats: &[PluginStats]) -> String {
+    type Pick = fn(&PluginStats) -> u64;
+    let families: [(&str, &str, &str, Pick); 12] = [
+        (
+            "plexus_events_delivered_total",
+            "counter",
+            "Events the plugin acknowledged.",
+            |s| s.counters.delivered,
+        ),
+        (
+            "plexus_delivery_failures_total",
+            "counter",
+            "Delivery attempts that failed.",
+            |s| s.counters.failed,
+        ),
+        (
+            "plexus_events_queued_total",
+            "counter",
+            "Events written to the retry queue.",
+            |s| s.counters.queued,
+        ),
+        (
+            "plexus_events_overflowed_total",
+            "counter",
+            "Events queued because the plugin's mailbox was full.",
+            |s| s.counters.overflowed,
+        ),
+        (
+            "plexus_events_redriven_total",
+            "counter",
+            "Queued events delivered by a re-drive.",
+            |s| s.counters.redriven,
+        ),
+        (
+            "plexus_events_dropped_too_old_total",
+            "counter",
+            "Events dropped as older than retry_max_time.",
+            |s| s.counters.dropped_too_old,
+        ),
+        (
+            "plexus_events_dropped_queue_full_total",
+            "counter",
+            "Events dropped because the retry queue was full.",
+            |s| s.counters.dropped_queue_full,
+        ),
+        (
+            "plexus_events_dropped_no_retry_total",
+            "counter",
+            "Failed events dropped because retries are off.",
+            |s| s.counters.dropped_no_retry,
+        ),
+        (
+            "plexus_queue_errors_total",
+            "counter",
+            "Events lost to queue errors.",
+            |s| s.counters.queue_errors,
+        ),
+        (
+            "plexus_plugin_restarts_total",
+            "counter",
+            "Plugin process restarts.",
+            |s| s.counters.restarts,
+        ),
+        (
+            "plexus_queue_length",
+            "gauge",
+            "Events waiting in the retry queue.",
+            |s| s.counters.queue_len,
+        ),
+        (
+            "plexus_plugin_up",
+            "gauge",
+            "1 while the plugin process runs.",
+            |s| u64::from(s.counters.pid != 0),
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, pick) in families {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} {kind}");
+        for plugin in stats {
+            let _ = writeln!(
+                text,
+                "{name}{{plugin=\"{}\",kind=\"{}\"}} {}",
+                escape(&plugin.name),
+                plugin.kind,
+                pick(plugin)
+            );
+        }
+    }
+    text
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `GET /metrics` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let engine = engine.clone();
+                    async move { Ok::<_, std::convert::Infallible>(respond(&request, &engine)) }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(request: &Request<hyper::body::Incoming>, engine: &Engine) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method().as_str(), request.uri().path()) {
+        ("GET", "/metrics") => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            render(&engine.stats()),
+        ),
+        ("GET", _) => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics\n".to_owned(),
+        ),
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plexus_actors::CounterSnapshot;
+    use plexus_proto::PluginKind;
+
+    #[test]
+    fn renders_one_sample_per_plugin_and_family() {
+        let stats = vec![PluginStats {
+            name: "/bin/my \"odd\" plugin".into(),
+            kind: PluginKind::Notifier,
+            counters: CounterSnapshot {
+                delivered: 7,
+                queue_len: 3,
+                pid: 42,
+                ..Default::default()
+            },
+        }];
+        let text = render(&stats);
+        assert!(text.contains("plexus_events_delivered_total{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 7"), "{text}");
+        assert!(text.contains(
+            "plexus_queue_length{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 3"
+        ));
+        assert!(text.contains(
+            "plexus_plugin_up{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 1"
+        ));
+        assert_eq!(text.matches("# TYPE").count(), 12);
+    }
+}
