@@ -7,6 +7,7 @@
 //! [`clients`] wraps the SFTPGo services with the host's timeouts.
 
 pub mod actor_thread;
+pub mod blocking;
 pub mod clients;
 pub mod config;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod notifier_link;
 pub mod queues;
 pub mod settings;
 
+pub use blocking::{BlockingEngine, Bus};
 pub use config::{ConfigError, PluginConfig, PluginsFile};
 pub use engine::{Engine, EngineError, PluginStats};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};
