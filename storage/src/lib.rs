@@ -1,0 +1,78 @@
+//! Durable FIFO queues of byte records on sled 0.34, bounded by count and
+//! age, with group commit.
+//!
+//! This crate exists so that the engine can keep events it could not deliver
+//! (or, in write-ahead mode, events not yet delivered) across plugin and
+//! host restarts. It knows nothing about events or plugins: a record is a
+//! payload (bytes), the event's own timestamp (unix ns, given by the caller,
+//! used by the age bound) and the time it was enqueued.
+//!
+//! - A [`Store`] is one data directory: one sled database, locked against
+//!   other processes ([`StorageError::Locked`]).
+//! - A [`Queue`] is one named sled tree in it: FIFO by a sequence number that
+//!   only grows, across restarts too; O(1) [`Queue::len`]; bounded by count
+//!   ([`QueueOptions::max_len`], checked atomically with the write) and by age
+//!   ([`Queue::drop_older_than`]).
+//! - Every record carries a format version and a CRC-32: a corrupt record is
+//!   skipped, removed, counted ([`Queue::corrupt_skipped`]) and reported in
+//!   [`PeekResult::corrupt`] for the caller to log; it is never returned and
+//!   never panics.
+//!
+//! # Durability, exactly
+//!
+//! Writes are applied to sled at once; durability comes from a flush that
+//! covers many writes (group commit, see `group_commit.rs`): one flusher
+//! thread per store waits at most [`StoreOptions::max_flush_delay`] (default
+//! 2 ms; less when every expected writer has arrived) for writes to gather,
+//! then calls `sled::Db::flush` once for all of them.
+//!
+//! - [`Queue::push`] / [`Queue::push_batch`] ([`Durability::Flushed`]) return
+//!   `Ok` only after a flush covering the write completed. From then on a
+//!   **process crash (`kill -9`, panic, OOM kill) loses nothing**.
+//! - sled 0.34's `flush` is **not an fsync**: on Linux it writes the data with
+//!   `sync_file_range`, and the real `fsync` runs in sled's background thread
+//!   every [`StoreOptions::sled_flush_every_ms`] (default 500 ms). So a
+//!   **power loss or kernel crash may lose writes acknowledged within roughly
+//!   the last 500 ms**. This crate does not claim more.
+//! - [`Queue::push_nowait`] ([`Durability::Deferred`]) returns once applied;
+//!   its flush is already scheduled and completes within about
+//!   `max_flush_delay` plus one flush. A crash before then may lose it.
+//!   [`Queue::flush`] waits for everything written so far.
+//! - Removals ([`Queue::remove`], [`Queue::drop_older_than`],
+//!   [`Queue::clear`]) are deferred the same way: a crash right after one may
+//!   bring records back (redelivery), never lose one.
+//! - A batch is atomic: after a crash all or none of its records are there.
+//!
+//! # Blocking
+//!
+//! The API is synchronous and blocks on disk I/O and on flushes. Call it from
+//! a dedicated thread or `tokio::task::spawn_blocking`, never on an async
+//! executor's worker or an actix arbiter.
+//!
+//! ```no_run
+//! use plexus_storage::{QueueOptions, Store, StoreOptions};
+//!
+//! # fn main() -> Result<(), plexus_storage::StorageError> {
+//! let store = Store::open("/var/lib/plexus/queue", StoreOptions::default())?;
+//! let queue = store.queue_with("notifier-1", QueueOptions::max_len(100_000))?;
+//! let seq = queue.push(1_700_000_000_000_000_000, b"event bytes")?;
+//! let peeked = queue.peek_oldest(100)?;
+//! for corrupt in &peeked.corrupt {
+//!     eprintln!("warning: {corrupt}");
+//! }
+//! queue.remove(&[seq])?;
+//! # Ok(()) }
+//! ```
+
+mod crc32;
+mod dir_lock;
+mod error;
+mod group_commit;
+mod queue;
+mod record;
+mod store;
+
+pub use error::{CorruptRecord, Result, StorageError};
+pub use queue::{Durability, PeekResult, Queue};
+pub use record::{DecodeError, Record, Seq, FORMAT_VERSION, RECORD_OVERHEAD};
+pub use store::{QueueOptions, Store, StoreOptions, MAX_QUEUE_NAME_LEN};

@@ -1,0 +1,137 @@
+//! Corrupt records written into the sled tree behind the store's back are
+//! skipped, removed, counted and reported; the queue keeps working.
+
+mod common;
+
+use plexus_storage::{DecodeError, Store, StoreOptions};
+
+#[test]
+fn corrupt_records_are_skipped_counted_and_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seqs = {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let q = store.queue("q").expect("queue");
+        q.push_batch((0..6).map(|i| (i, format!("good-{i}"))))
+            .expect("batch")
+    };
+
+    // Damage records directly in sled while the store is closed.
+    {
+        let db = sled::open(dir.path()).expect("raw sled open");
+        let tree = db.open_tree("q").expect("tree");
+        let key = |seq: u64| seq.to_be_bytes();
+        // 1: one payload byte flipped.
+        let mut flipped = tree
+            .get(key(seqs[1]))
+            .expect("get")
+            .expect("present")
+            .to_vec();
+        let at = flipped.len() - 6;
+        flipped[at] ^= 0x01;
+        tree.insert(key(seqs[1]), flipped).expect("insert");
+        // 2: truncated.
+        let whole = tree
+            .get(key(seqs[2]))
+            .expect("get")
+            .expect("present")
+            .to_vec();
+        tree.insert(key(seqs[2]), &whole[..whole.len() - 3])
+            .expect("insert");
+        // 4: an unknown format version.
+        let mut versioned = tree
+            .get(key(seqs[4]))
+            .expect("get")
+            .expect("present")
+            .to_vec();
+        versioned[0] = 9;
+        tree.insert(key(seqs[4]), versioned).expect("insert");
+        // A stray key that is no sequence number, between records 4 and 5.
+        let mut stray = key(seqs[4]).to_vec();
+        stray.push(7);
+        tree.insert(stray, &b"garbage"[..]).expect("insert");
+        db.flush().expect("flush");
+    }
+
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let q = store.queue("q").expect("queue");
+    assert_eq!(q.len(), 7, "6 records and the stray key");
+    assert_eq!(q.corrupt_skipped(), 0);
+
+    let peeked = q.peek_oldest(10).expect("peek never fails on corrupt data");
+    let good: Vec<_> = peeked.records.iter().map(|r| r.seq).collect();
+    assert_eq!(good, vec![seqs[0], seqs[3], seqs[5]]);
+    assert_eq!(peeked.records[1].payload, b"good-3");
+
+    let bad: Vec<_> = peeked
+        .corrupt
+        .iter()
+        .map(|c| (c.seq, c.reason.clone()))
+        .collect();
+    assert_eq!(bad.len(), 4, "{bad:?}");
+    assert!(matches!(bad[0], (Some(s), DecodeError::ChecksumMismatch { .. }) if s == seqs[1]));
+    assert!(matches!(bad[1], (Some(s), DecodeError::LengthMismatch { .. }) if s == seqs[2]));
+    assert!(
+        matches!(bad[2], (Some(s), DecodeError::UnsupportedVersion { found: 9 }) if s == seqs[4])
+    );
+    assert!(matches!(bad[3], (None, DecodeError::BadKey { len: 9 })));
+    let line = peeked.corrupt[0].to_string();
+    assert!(
+        line.contains("\"q\"")
+            && line.contains(&format!("seq {}", seqs[1]))
+            && line.contains("checksum"),
+        "{line}"
+    );
+
+    assert_eq!(q.corrupt_skipped(), 4);
+    assert_eq!(q.len(), 3);
+
+    // Reported once: the corrupt records are gone.
+    let again = q.peek_oldest(10).expect("peek");
+    assert!(again.corrupt.is_empty());
+    assert_eq!(again.records.len(), 3);
+    assert_eq!(q.corrupt_skipped(), 4);
+
+    // The queue keeps working, and the sequence keeps growing.
+    let next = q.push(0, b"after").expect("push");
+    assert_eq!(next, seqs[5] + 1);
+    assert_eq!(q.remove(&[seqs[0], seqs[3], seqs[5]]).expect("remove"), 3);
+    let last = q.peek_oldest(10).expect("peek").records;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].payload, b"after");
+    drop(q);
+    drop(store);
+
+    // And it stays consistent across another reopen.
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let q = store.queue("q").expect("queue");
+    assert_eq!(q.len(), 1);
+}
+
+#[test]
+fn drop_older_than_leaves_corrupt_records_for_peek_to_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seqs = {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let q = store.queue("q").expect("queue");
+        q.push_batch((0..3).map(|i| (i, b"x"))).expect("batch")
+    };
+    {
+        let db = sled::open(dir.path()).expect("raw sled open");
+        let tree = db.open_tree("q").expect("tree");
+        tree.insert(seqs[0].to_be_bytes(), &b"\x01junk"[..])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let q = store.queue("q").expect("queue");
+    assert_eq!(q.drop_older_than(i64::MAX).expect("drop"), 2);
+    assert_eq!(q.len(), 1);
+    let peeked = q.peek_oldest(5).expect("peek");
+    assert!(peeked.records.is_empty());
+    assert_eq!(peeked.corrupt.len(), 1);
+    assert!(matches!(
+        peeked.corrupt[0].reason,
+        DecodeError::Truncated { .. }
+    ));
+    assert!(q.is_empty());
+}
