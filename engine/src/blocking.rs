@@ -47,13 +47,13 @@ impl Bus {
             .map_err(|err| BusClosed(Box::new(err.into_inner())))
     }
 
-    /// Like `send`, but gives up after `timeout` and returns the event.
+    /// Like `send`, but gives up after `timeout`; the event comes back in the error.
     pub fn send_timeout(
         &self,
         event: Event,
         timeout: Duration,
-    ) -> Result<(), crossbeam_channel::SendTimeoutError<Event>> {
-        self.sender.send_timeout(event, timeout)
+    ) -> Result<(), Box<crossbeam_channel::SendTimeoutError<Event>>> {
+        self.sender.send_timeout(event, timeout).map_err(Box::new)
     }
 
     /// Events the engine refused after they left the bus (logged each time).

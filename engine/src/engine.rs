@@ -14,7 +14,7 @@ use crate::clients;
 use crate::config::{self, PluginConfig};
 use crate::host::{HostError, PluginHandle};
 use crate::hosted::{AttachFn, HostedLauncher, HostedPlugin};
-use crate::notifier_link::GrpcNotifier;
+use crate::notifier_link::notifier_transport;
 use crate::queues::QueueStore;
 use crate::settings::EngineSettings;
 use actix::prelude::*;
@@ -665,7 +665,15 @@ impl Builder<'_> {
         let durability = settings.durability;
         let counters: Arc<PluginCounters> = Arc::default();
         let rpc_timeout = self.settings.rpc_timeout;
-        let transport = Arc::new(GrpcNotifier::new(&handle, rpc_timeout));
+        let batching = self.settings.batch_deliveries;
+        let transport = notifier_transport(
+            handle.name(),
+            handle.channel(),
+            rpc_timeout,
+            batching,
+            &self.runtime,
+        )
+        .await;
         let actor = self
             .actors
             .start_actor(NotifierActor::new(
@@ -677,14 +685,21 @@ impl Builder<'_> {
             .await
             .map_err(EngineError::System)?;
         let attach_to = actor.clone();
+        let runtime = self.runtime.clone();
         let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
-            let transport = handle.map(|h| {
-                Arc::new(GrpcNotifier::new(h, rpc_timeout))
-                    as Arc<dyn plexus_actors::transport::NotifierTransport>
-            });
             let actor = attach_to.clone();
+            let Some(handle) = handle else {
+                return async move {
+                    let _ = actor.send(Connect(None)).await;
+                }
+                .boxed();
+            };
+            let (name, channel) = (handle.name().to_owned(), handle.channel());
+            let runtime = runtime.clone();
             async move {
-                let _ = actor.send(Connect(transport)).await;
+                let transport =
+                    notifier_transport(&name, channel, rpc_timeout, batching, &runtime).await;
+                let _ = actor.send(Connect(Some(transport))).await;
             }
             .boxed()
         });

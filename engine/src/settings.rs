@@ -28,6 +28,9 @@ pub struct EngineSettings {
     pub restart_backoff: Backoff,
     /// Deny connections while an IP filter plugin is down (SFTPGo allows them).
     pub ipfilter_fail_closed: bool,
+    /// Deliver in batches to plugins that serve Plexus's batch extension
+    /// (`plexus.v1.NotifierBatch`); others always get one event per call.
+    pub batch_deliveries: bool,
     pub host: crate::HostOptions,
 }
 
@@ -44,6 +47,7 @@ impl Default for EngineSettings {
             max_flush_delay: Duration::from_millis(2),
             restart_backoff: Backoff::default(),
             ipfilter_fail_closed: false,
+            batch_deliveries: true,
             host: crate::HostOptions::default(),
         }
     }

@@ -14,7 +14,7 @@ use plexus_proto::sftpgo::searcher_server::{Searcher, SearcherServer};
 use plexus_proto::PluginKind;
 use tonic::service::Routes;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 

@@ -60,6 +60,7 @@
 //! as hclog JSON. `plugin.GRPCStdio` is served but sends nothing: every
 //! go-plugin host reads the plugin's stderr directly, so logs arrive once.
 
+mod batch;
 mod cookie_check;
 mod env;
 mod error;
@@ -89,6 +90,7 @@ pub use tracing;
 
 /// The notifier kind: receives filesystem, provider and log events.
 pub mod notifier {
+    pub use crate::batch::{NotifierPlugin, MAX_BATCH};
     pub use plexus_proto::sftpgo::notifier_server::{Notifier, NotifierServer};
     pub use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 }
@@ -127,8 +129,11 @@ pub mod ipfilter {
 }
 
 /// Serves a notifier until the host stops it; returns the exit status.
+///
+/// Serves SFTPGo's `proto.Notifier` and Plexus's batch extension
+/// `plexus.v1.NotifierBatch` (see [`notifier::NotifierPlugin`]).
 pub async fn serve_notifier<T: notifier::Notifier>(plugin: T) -> ExitCode {
-    PluginServer::new(notifier::NotifierServer::new(plugin))
+    PluginServer::new(notifier::NotifierPlugin::new(plugin))
         .run()
         .await
 }

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use plexus_examples::jsonl::{event_line, Event};
-use plexus_sdk::notifier::{FsEvent, LogEvent, Notifier, NotifierServer, ProviderEvent};
+use plexus_sdk::notifier::{FsEvent, LogEvent, Notifier, NotifierPlugin, ProviderEvent};
 use plexus_sdk::{async_trait, PluginKind, PluginServer, Request, Response, Status};
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         fail_while: args.fail_while,
     };
     runtime.block_on(async {
-        let code = PluginServer::new(NotifierServer::new(notifier)).run().await;
+        let code = PluginServer::new(NotifierPlugin::new(notifier)).run().await;
         if code == ExitCode::SUCCESS {
             tracing::info!("notifier plugin stopped");
         }
