@@ -32,6 +32,8 @@ pub struct PluginCounters {
     pub restarts: AtomicU64,
     /// The plugin's current process id; 0 while it is down.
     pub pid: AtomicU64,
+    /// 1 when deliveries go through the batch extension, 0 for one event per call.
+    pub batched: AtomicU64,
 }
 
 /// A point-in-time copy of a plugin's counters and queue length.
@@ -49,6 +51,7 @@ pub struct CounterSnapshot {
     pub queue_errors: u64,
     pub restarts: u64,
     pub pid: u64,
+    pub batched: u64,
     pub queue_len: u64,
 }
 
@@ -83,6 +86,7 @@ impl PluginCounters {
             queue_errors: get(&self.queue_errors),
             restarts: get(&self.restarts),
             pid: get(&self.pid),
+            batched: get(&self.batched),
             queue_len,
         }
     }

@@ -666,7 +666,7 @@ impl Builder<'_> {
         let counters: Arc<PluginCounters> = Arc::default();
         let rpc_timeout = self.settings.rpc_timeout;
         let batching = self.settings.batch_deliveries;
-        let transport = notifier_transport(
+        let (transport, batched) = notifier_transport(
             handle.name(),
             handle.channel(),
             rpc_timeout,
@@ -674,6 +674,9 @@ impl Builder<'_> {
             &self.runtime,
         )
         .await;
+        counters
+            .batched
+            .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);
         let actor = self
             .actors
             .start_actor(NotifierActor::new(
@@ -686,6 +689,7 @@ impl Builder<'_> {
             .map_err(EngineError::System)?;
         let attach_to = actor.clone();
         let runtime = self.runtime.clone();
+        let plugin_counters = counters.clone();
         let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
             let actor = attach_to.clone();
             let Some(handle) = handle else {
@@ -696,9 +700,13 @@ impl Builder<'_> {
             };
             let (name, channel) = (handle.name().to_owned(), handle.channel());
             let runtime = runtime.clone();
+            let counters = plugin_counters.clone();
             async move {
-                let transport =
+                let (transport, batched) =
                     notifier_transport(&name, channel, rpc_timeout, batching, &runtime).await;
+                counters
+                    .batched
+                    .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);
                 let _ = actor.send(Connect(Some(transport))).await;
             }
             .boxed()

@@ -157,14 +157,14 @@ fn wire_event(event: &Event) -> plexus_proto::plexus::v1::Event {
 
 /// The best transport a plugin offers: the batch extension when it answers
 /// an empty probe batch, SFTPGo's unary service otherwise (Go plugins answer
-/// Unimplemented).
+/// Unimplemented). The flag says whether it batches.
 pub async fn notifier_transport(
     name: &str,
     channel: tonic::transport::Channel,
     timeout: Duration,
     batching: bool,
     runtime: &tokio::runtime::Handle,
-) -> Arc<dyn NotifierTransport> {
+) -> (Arc<dyn NotifierTransport>, bool) {
     if batching {
         let mut probe = NotifierBatchClient::new(channel.clone());
         let answer = crate::clients::with_deadline(
@@ -178,7 +178,10 @@ pub async fn notifier_transport(
                     plugin = name,
                     "[{name}] delivering in batches (plexus.v1.NotifierBatch)"
                 );
-                return Arc::new(BatchNotifier::start(channel, timeout, runtime));
+                return (
+                    Arc::new(BatchNotifier::start(channel, timeout, runtime)),
+                    true,
+                );
             }
             Err(status) if status.code() == tonic::Code::Unimplemented => {}
             Err(status) => tracing::debug!(
@@ -187,5 +190,5 @@ pub async fn notifier_transport(
             ),
         }
     }
-    Arc::new(GrpcNotifier::new(channel, timeout))
+    (Arc::new(GrpcNotifier::new(channel, timeout)), false)
 }
