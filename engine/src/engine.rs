@@ -625,6 +625,11 @@ impl Builder<'_> {
         let spec = config
             .launch_spec()
             .map_err(|err| EngineError::Config(vec![err]))?;
+        // Known from now on, not only once the supervisor's task runs.
+        counters.pid.store(
+            u64::from(handle.pid()),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let launcher = Arc::new(HostedLauncher {
             spec,
             options: self.settings.host.clone(),

@@ -64,6 +64,7 @@ mod batch;
 mod cookie_check;
 mod env;
 mod error;
+mod host_watch;
 mod incoming;
 mod kinds;
 mod listener;

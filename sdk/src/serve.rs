@@ -136,6 +136,7 @@ impl<S: PluginService> PluginServer<S> {
         let transport = listener::resolve_transport(self.transport, &env.transport)?;
         let mtls = tls::setup(&env.client_cert)?;
         install_signal_handlers(&self.shutdown)?;
+        crate::host_watch::spawn(&self.shutdown);
         if transport == Transport::Unix && env.unix_socket_group.non_empty().is_some() {
             tracing::warn!("PLUGIN_UNIX_SOCKET_GROUP is not supported: the socket stays reachable by this user only");
         }
