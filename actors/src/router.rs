@@ -32,6 +32,21 @@ pub struct Target {
 #[rtype(result = "Result<PublishReceipt, PublishError>")]
 pub struct Publish(pub Event);
 
+/// Publish several events with one durability wait: their queue appends
+/// share one flush. Events are routed in order; the first one that cannot
+/// be accepted stops the batch.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<PublishReceipt>, PublishBatchError>")]
+pub struct PublishBatch(pub Vec<Event>);
+
+/// Some events of a batch were accepted; the one after them was not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{accepted} events accepted, then: {error}")]
+pub struct PublishBatchError {
+    pub accepted: usize,
+    pub error: PublishError,
+}
+
 /// What happened to a published event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PublishReceipt {
@@ -157,15 +172,55 @@ impl Handler<Publish> for Router {
         let routed = self.route(msg.0);
         Box::pin(async move {
             let (receipt, to_sync) = routed?;
-            for queue in to_sync {
-                tokio::task::spawn_blocking(move || queue.sync())
-                    .await
-                    .map_err(|err| PublishError(format!("queue sync task failed: {err}")))?
-                    .map_err(|err| PublishError(format!("queue sync: {err}")))?;
-            }
+            sync_all(to_sync).await?;
             Ok(receipt)
         })
     }
+}
+
+impl Handler<PublishBatch> for Router {
+    type Result = ResponseFuture<Result<Vec<PublishReceipt>, PublishBatchError>>;
+
+    fn handle(&mut self, msg: PublishBatch, _: &mut Context<Self>) -> Self::Result {
+        let mut receipts = Vec::with_capacity(msg.0.len());
+        let mut to_sync: Vec<Arc<dyn RecordQueue>> = Vec::new();
+        let mut failure = None;
+        for event in msg.0 {
+            match self.route(event) {
+                Ok((receipt, queues)) => {
+                    receipts.push(receipt);
+                    for queue in &queues {
+                        push_unique(&mut to_sync, queue);
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        Box::pin(async move {
+            let accepted = receipts.len();
+            sync_all(to_sync)
+                .await
+                .map_err(|error| PublishBatchError { accepted: 0, error })?;
+            match failure {
+                Some(error) => Err(PublishBatchError { accepted, error }),
+                None => Ok(receipts),
+            }
+        })
+    }
+}
+
+/// Waits until every append to these queues is durable (one shared flush each).
+async fn sync_all(queues: Vec<Arc<dyn RecordQueue>>) -> Result<(), PublishError> {
+    for queue in queues {
+        tokio::task::spawn_blocking(move || queue.sync())
+            .await
+            .map_err(|err| PublishError(format!("queue sync task failed: {err}")))?
+            .map_err(|err| PublishError(format!("queue sync: {err}")))?;
+    }
+    Ok(())
 }
 
 impl Handler<ReplaceRoutes> for Router {

@@ -435,3 +435,48 @@ async fn a_hanging_plugin_does_not_block_the_others() {
     assert_eq!(stats.queue_len, stats.overflowed);
     assert_eq!(h.counters[1].snapshot(0).overflowed, 0);
 }
+
+#[actix::test]
+async fn a_published_batch_is_routed_in_order_with_a_receipt_per_event() {
+    use plexus_actors::router::PublishBatch;
+    let h = harness(
+        vec![
+            NotifierFilter {
+                fs_events: vec!["upload".into()],
+                ..Default::default()
+            },
+            NotifierFilter {
+                fs_events: vec!["upload".into(), "delete".into()],
+                ..Default::default()
+            },
+        ],
+        RetryPolicy::from_sftpgo(60, 0),
+        |s| {
+            s.max_in_flight = 1;
+            s.durability = plexus_actors::Durability::WriteAhead;
+        },
+    );
+    let events: Vec<Event> = (0..50)
+        .map(|i| fs(if i % 2 == 0 { "upload" } else { "delete" }))
+        .collect();
+    let receipts = h
+        .router
+        .send(PublishBatch(events.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipts.len(), 50);
+    assert!(receipts
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.targets == if i % 2 == 0 { 2 } else { 1 }));
+    drain(&h.actors).await;
+    assert_eq!(h.plugins[1].received(), events, "in order");
+    assert_eq!(h.plugins[0].received().len(), 25);
+    // Write-ahead records are removed once delivered.
+    let queues = h.queues.clone();
+    eventually("write-ahead queues emptied", || {
+        queues.iter().all(|q| q.write_ahead.is_empty())
+    })
+    .await;
+}

@@ -24,7 +24,7 @@ use plexus_actors::event::Event;
 use plexus_actors::filter::{NotifierFilter, RoutingTable};
 use plexus_actors::notifier::{Connect, Drain, NotifierActor, PluginQueues};
 use plexus_actors::retry::{RedriveAll, RetryDriver};
-use plexus_actors::router::{Publish, PublishReceipt, Router, Target};
+use plexus_actors::router::{Publish, PublishBatch, PublishReceipt, Router, Target};
 use plexus_actors::service::{Call, CallError, ServiceActor, SetClient};
 use plexus_actors::supervisor::{PluginProcess, StopAll, Supervise, Supervisor};
 use plexus_actors::{CounterSnapshot, PluginCounters, RetryPolicy};
@@ -266,6 +266,20 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Stopped)?
             .map_err(|err| EngineError::Rejected(err.0))
+    }
+
+    /// Publishes events in order; their durable appends share one flush.
+    /// Returns a receipt per accepted event; on an error, how many were
+    /// accepted before it.
+    pub async fn notify_many(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Vec<PublishReceipt>, (usize, EngineError)> {
+        match self.router.send(PublishBatch(events)).await {
+            Ok(Ok(receipts)) => Ok(receipts),
+            Ok(Err(err)) => Err((err.accepted, EngineError::Rejected(err.error.0))),
+            Err(_) => Err((0, EngineError::Stopped)),
+        }
     }
 
     pub async fn notify_fs(&self, event: FsEvent) -> Result<PublishReceipt, EngineError> {

@@ -61,27 +61,26 @@ impl EventBus for IngestService {
         &self,
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishBatchReply>, Status> {
-        let mut accepted = 0u32;
-        for (index, wire) in request.into_inner().events.into_iter().enumerate() {
-            let outcome = match event_of(Some(wire)) {
-                Ok(event) => self
-                    .engine
-                    .notify(event)
-                    .await
-                    .map_err(|err| err.to_string()),
-                Err(status) => Err(status.message().to_owned()),
-            };
-            if let Err(error) = outcome {
-                return Ok(Response::new(PublishBatchReply {
-                    accepted,
-                    error: format!("event {index}: {error}"),
-                }));
+        let wire = request.into_inner().events;
+        let mut events = Vec::with_capacity(wire.len());
+        let mut invalid = None;
+        for (index, event) in wire.into_iter().enumerate() {
+            match event_of(Some(event)) {
+                Ok(event) => events.push(event),
+                Err(status) => {
+                    invalid = Some(format!("event {index}: {}", status.message()));
+                    break;
+                }
             }
-            accepted += 1;
         }
+        let valid = events.len();
+        let (accepted, error) = match self.engine.notify_many(events).await {
+            Ok(_) => (valid, invalid.unwrap_or_default()),
+            Err((accepted, err)) => (accepted, format!("event {accepted}: {err}")),
+        };
         Ok(Response::new(PublishBatchReply {
-            accepted,
-            error: String::new(),
+            accepted: accepted as u32,
+            error,
         }))
     }
 }
