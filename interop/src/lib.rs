@@ -160,3 +160,19 @@ pub fn sample_events() -> Vec<plexus_proto::Event> {
         }),
     ]
 }
+
+/// Like [`eventually`], for a condition that must be awaited.
+pub async fn eventually_async<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
