@@ -97,7 +97,7 @@ fn page<'r>(
     }
     if let Some(from) = from {
         // The boundary row: the page after it, by (timestamp, id).
-        let boundary = records.iter().find(|r| r.id == from).map(|r| key(r));
+        let boundary = records.iter().find(|r| r.id == from).map(&key);
         if let Some(boundary) = boundary {
             let after = if common.ascending {
                 Ordering::Greater

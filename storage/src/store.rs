@@ -103,12 +103,12 @@ pub(crate) struct StoreInner {
     pub(crate) path: PathBuf,
     // Field order is drop order, and it matters: the flusher thread (which
     // holds a clone of `db`) makes its last flush and stops; the queues'
-    // sled trees go; then `db`; and last `released` waits until sled's
+    // sled trees go; then `db`; and last `_released` waits until sled's
     // background threads have let go of the directory lock.
     pub(crate) commit: GroupCommit,
     queues: Mutex<HashMap<String, Arc<QueueShared>>>,
     pub(crate) db: sled::Db,
-    released: crate::dir_lock::WaitForRelease,
+    _released: crate::dir_lock::WaitForRelease,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,7 +145,7 @@ impl Store {
         )?;
         Ok(Store {
             inner: Arc::new(StoreInner {
-                released: crate::dir_lock::WaitForRelease::new(&path),
+                _released: crate::dir_lock::WaitForRelease::new(&path),
                 path,
                 commit,
                 queues: Mutex::new(HashMap::new()),
