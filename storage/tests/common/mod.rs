@@ -37,7 +37,13 @@ pub fn child_dir(mode: &str) -> Option<std::path::PathBuf> {
 pub fn spawn_child(test_name: &str, mode: &str, dir: &Path) -> Child {
     let exe = std::env::current_exe().expect("current exe");
     Command::new(exe)
-        .args([test_name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test_name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_MODE_ENV, mode)
         .env(CHILD_DIR_ENV, dir)
         .stdin(Stdio::piped())
