@@ -13,6 +13,9 @@ use base64::Engine as _;
 use plexus_proto::sftpgo::{FsEventsFilter, LogEventsFilter, ProviderEventsFilter};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
 
 /// The largest page a search returns.
 pub const MAX_LIMIT: i32 = 1000;
@@ -26,20 +29,85 @@ pub struct Record {
 /// Reads every parseable line; unreadable lines are counted, not fatal.
 pub fn load(text: &str) -> (Vec<Record>, usize) {
     let mut records = Vec::new();
+    let unreadable = parse_lines(text, 0, &mut records);
+    (records, unreadable)
+}
+
+/// Parses `text` whose first line is line `after + 1`; returns how many
+/// lines could not be read.
+fn parse_lines(text: &str, after: u64, records: &mut Vec<Record>) -> usize {
     let mut unreadable = 0;
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in (after..).zip(text.lines()) {
         if line.trim().is_empty() {
             continue;
         }
         match parse_event_line(line) {
             Ok(event) => records.push(Record {
-                id: index as u64 + 1,
+                id: index + 1,
                 event,
             }),
             Err(_) => unreadable += 1,
         }
     }
-    (records, unreadable)
+    unreadable
+}
+
+/// The records of an append-only JSONL file, kept in memory and brought up
+/// to date before each search by reading only what was appended since. A
+/// file that shrank or was replaced (another inode) is read again from the
+/// start; a last line without its newline yet waits for the next refresh.
+#[derive(Default)]
+pub struct Store {
+    records: Vec<Record>,
+    /// Bytes consumed: up to the end of the last complete line.
+    consumed: u64,
+    /// Lines consumed (the next line's id is `lines + 1`).
+    lines: u64,
+    /// (device, inode) of the file read.
+    identity: Option<(u64, u64)>,
+}
+
+impl Store {
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// Reads what was appended to `path`; a missing file is an empty store.
+    /// Returns how many new lines could not be read.
+    pub fn refresh(&mut self, path: &Path) -> io::Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                *self = Store::default();
+                return Ok(0);
+            }
+            Err(err) => return Err(err),
+        };
+        let meta = file.metadata()?;
+        let identity = (meta.dev(), meta.ino());
+        if self.identity != Some(identity) || meta.len() < self.consumed {
+            *self = Store {
+                identity: Some(identity),
+                ..Store::default()
+            };
+        }
+        if meta.len() == self.consumed {
+            return Ok(0);
+        }
+        file.seek(SeekFrom::Start(self.consumed))?;
+        let mut bytes = Vec::new();
+        file.take(meta.len() - self.consumed)
+            .read_to_end(&mut bytes)?;
+        let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+            return Ok(0);
+        };
+        let text = String::from_utf8_lossy(&bytes[..=end]);
+        let unreadable = parse_lines(&text, self.lines, &mut self.records);
+        self.lines += text.lines().count() as u64;
+        self.consumed += end as u64 + 1;
+        Ok(unreadable)
+    }
 }
 
 /// Filters shared by the three searches.
@@ -96,15 +164,16 @@ fn page<'r>(
         selected.reverse();
     }
     if let Some(from) = from {
-        // The boundary row: the page after it, by (timestamp, id).
-        let boundary = records.iter().find(|r| r.id == from).map(&key);
-        if let Some(boundary) = boundary {
-            let after = if common.ascending {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-            selected.retain(|r| key(r).cmp(&boundary) == after);
+        let after = if common.ascending {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        // The page after the boundary row, by (timestamp, id); a row no
+        // longer in the file leaves the id alone to compare, as SQL does.
+        match records.iter().find(|r| r.id == from).map(&key) {
+            Some(boundary) => selected.retain(|r| key(r).cmp(&boundary) == after),
+            None => selected.retain(|r| r.id.cmp(&from) == after),
         }
     }
     selected.truncate(limit);
@@ -396,5 +465,96 @@ mod tests {
         )
         .unwrap();
         assert!(s3.as_array().unwrap().is_empty());
+    }
+
+    fn line(ts: i64, user: &str) -> String {
+        event_line(&Event::Fs(FsEvent {
+            timestamp: ts,
+            action: "upload".into(),
+            username: user.into(),
+            ..Default::default()
+        })) + "\n"
+    }
+
+    fn store_ids(store: &Store) -> Vec<u64> {
+        store.records().iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn the_store_reads_only_what_was_appended() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut store = Store::default();
+        assert_eq!(store.refresh(&path).unwrap(), 0, "a missing file is empty");
+        assert!(store.records().is_empty());
+
+        let mut file = File::create(&path).unwrap();
+        write!(file, "{}\nnot json\n{}", line(1, "a"), line(2, "b")).unwrap();
+        assert_eq!(store.refresh(&path).unwrap(), 1, "one unreadable line");
+        assert_eq!(store_ids(&store), [1, 4]);
+        // Half a line waits for its newline; the ids go on from the last line.
+        let next = line(3, "c");
+        let (head, tail) = next.split_at(10);
+        write!(file, "{head}").unwrap();
+        store.refresh(&path).unwrap();
+        assert_eq!(store_ids(&store), [1, 4]);
+        write!(file, "{tail}").unwrap();
+        store.refresh(&path).unwrap();
+        assert_eq!(store_ids(&store), [1, 4, 5]);
+        assert_eq!(store_ids(&store), {
+            let text = std::fs::read_to_string(&path).unwrap();
+            load(&text).0.iter().map(|r| r.id).collect::<Vec<_>>()
+        });
+        // Replaced by a new file: read again from the start.
+        let replacement = dir.path().join("new.jsonl");
+        std::fs::write(&replacement, line(9, "z")).unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        store.refresh(&path).unwrap();
+        assert_eq!(store_ids(&store), [1]);
+        assert_eq!(store.records()[0].event.timestamp_ns(), 9);
+        // Truncated in place: the same.
+        File::create(&path).unwrap();
+        store.refresh(&path).unwrap();
+        assert!(store.records().is_empty());
+    }
+
+    #[test]
+    fn limits_outside_1_to_1000_and_bad_ids_are_refused() {
+        let records = records();
+        for limit in [-1, 0, 1001] {
+            let err = search_fs(
+                &records,
+                &FsEventsFilter {
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+            assert!(err.contains("limit"), "{err}");
+        }
+        let err = search_log(
+            &records,
+            &LogEventsFilter {
+                limit: 1,
+                from_id: "x".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("from_id"), "{err}");
+        // An id no longer in the file pages by id alone.
+        let rest = search_fs(
+            &records,
+            &FsEventsFilter {
+                limit: 10,
+                fs_provider: -1,
+                order: 1,
+                from_id: "99".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(ids(&rest).is_empty());
     }
 }

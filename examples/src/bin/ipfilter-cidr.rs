@@ -24,7 +24,22 @@ use std::sync::RwLock;
 #[command(
     name = "ipfilter-cidr",
     version,
-    about = "An SFTPGo/Plexus IP filter plugin: allow only the listed networks"
+    about = "An SFTPGo/Plexus IP filter plugin: allow only the listed networks",
+    long_about = "An SFTPGo/Plexus IP filter plugin: allow only the listed networks.\n\n\
+        Started by the host (it refuses to run by hand). Every client IP the host \
+        checks (SSH, FTP, DAV, HTTP) is allowed when it lies in one of the --allow \
+        networks or the networks of --allow-file, and denied otherwise (gRPC \
+        PERMISSION_DENIED naming the IP); a value that is not an IP gets \
+        INVALID_ARGUMENT. IPv4 and IPv6; an IPv4-mapped IPv6 address matches IPv4 \
+        networks. With no networks at all, everything is denied.",
+    after_help = "The allow file: one network (10.0.0.0/8, 2001:db8::/32) or address a line, \
+        '#' starts a comment. It is read at start and again on Reload only (SFTPGo \
+        reloads on SIGHUP, so does `plexus serve`); a file that no longer parses \
+        fails the Reload and the previous list stays in force.\n\n\
+        In the host's plugins config:\n  \
+        {\"type\": \"ipfilter\", \"cmd\": \"/usr/local/bin/ipfilter-cidr\",\n   \
+        \"args\": [\"--allow\", \"127.0.0.0/8\", \"--allow-file\", \"/etc/sftpgo/allow.txt\"],\n   \
+        \"auto_mtls\": true}"
 )]
 struct Args {
     /// An allowed network (`10.0.0.0/8`, `2001:db8::/32`) or address; repeatable.
@@ -112,7 +127,15 @@ fn main() -> ExitCode {
         Ok(networks) => *filter.from_file.write().unwrap_or_else(|p| p.into_inner()) = networks,
         Err(err) => return fatal(&err),
     }
-    tracing::info!(fixed = filter.fixed.len(), "ip filter plugin starting");
+    let from_file = filter.from_file.read().map(|l| l.len()).unwrap_or(0);
+    tracing::info!(
+        fixed = filter.fixed.len(),
+        from_file,
+        "ip filter plugin starting"
+    );
+    if filter.fixed.is_empty() && from_file == 0 {
+        tracing::warn!("the allow-list is empty: every address is denied");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

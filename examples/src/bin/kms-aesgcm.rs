@@ -1,5 +1,7 @@
 //! `kms-aesgcm`: a KMS plugin that seals secrets with AES-256-GCM under a
-//! key read from a file.
+//! key read from a file, for installations without a cloud KMS: the secrets
+//! SFTPGo stores in its database (cloud credentials, passwords of remote
+//! backends) stay unreadable without a key kept outside that database.
 //!
 //! ```text
 //! kms-aesgcm --key-file PATH
@@ -9,7 +11,9 @@
 //! /dev/urandom > kms.key`). Encrypt returns `base64(nonce ‖ ciphertext)`
 //! with the secret's `additional_data` bound as AAD, `key` empty and `mode`
 //! 0; Decrypt reverses it and fails on a wrong key, wrong additional data or
-//! a damaged payload. The request's `url` and `master_key` are not used.
+//! a damaged payload, and refuses secrets with a `key` or a `mode` other
+//! than 0 (another plugin's master-key layer). The request's `url` and
+//! `master_key` are accepted and not used.
 //! Configure it with `kms_options.scheme` matching your secrets URL prefix.
 
 use aes_gcm::Aes256Gcm;
@@ -26,7 +30,22 @@ use std::process::ExitCode;
 #[command(
     name = "kms-aesgcm",
     version,
-    about = "An SFTPGo/Plexus KMS plugin: AES-256-GCM with a key file"
+    about = "An SFTPGo/Plexus KMS plugin: AES-256-GCM with a key file",
+    long_about = "An SFTPGo/Plexus KMS plugin: AES-256-GCM with a key file.\n\n\
+        Started by the host (it refuses to run by hand). Encrypt seals the secret \
+        with a random 12-byte nonce and the secret's additional_data as AAD and \
+        returns payload = base64(nonce || ciphertext+tag), key = \"\", mode = 0. \
+        Decrypt reverses it; a wrong key, other additional data or a changed \
+        payload fail with INVALID_ARGUMENT. The url and master_key fields of the \
+        requests are accepted and ignored: the key file is the only key.",
+    after_help = "Make a key:  head -c 32 /dev/urandom > /etc/sftpgo/kms.key && chmod 600 /etc/sftpgo/kms.key\n\
+        (or 64 hex digits: openssl rand -hex 32)\n\n\
+        In the host's plugins config, with kms.secrets.url starting with the scheme\n\
+        (e.g. \"hashivault://local\"):\n  \
+        {\"type\": \"kms\", \"cmd\": \"/usr/local/bin/kms-aesgcm\",\n   \
+        \"args\": [\"--key-file\", \"/etc/sftpgo/kms.key\"], \"auto_mtls\": true,\n   \
+        \"kms_options\": {\"scheme\": \"hashivault\", \"encrypted_status\": \"VaultTransit\"}}\n\
+        Keep the key: secrets sealed with it cannot be opened without it."
 )]
 struct Args {
     /// The key: 32 raw bytes or 64 hex digits.
@@ -64,6 +83,13 @@ impl Kms for AesKms {
         request: Request<DecryptRequest>,
     ) -> Result<Response<DecryptResponse>, Status> {
         let request = request.into_inner();
+        if request.mode != 0 || !request.key.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "not a secret of this plugin: mode {} with a key (a master-key layer); \
+                 kms-aesgcm seals with mode 0 and no key",
+                request.mode
+            )));
+        }
         let payload = decrypt(&self.cipher, &request.payload, &request.additional_data)
             .map_err(Status::invalid_argument)?;
         Ok(Response::new(DecryptResponse { payload }))
@@ -89,6 +115,12 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(key_file = %origin, "kms plugin starting");
+    if let Ok(meta) = std::fs::metadata(&args.key_file) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(key_file = %origin, "the key file is readable by other users (chmod 600)");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

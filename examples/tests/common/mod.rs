@@ -1,6 +1,6 @@
-//! Test helpers: start `notifier-jsonl` as a go-plugin host would, read its
-//! handshake line with a deadline, and connect gRPC clients to it over a
-//! unix socket (plain or AutoMTLS) or TCP.
+//! Test helpers: start an example plugin (`notifier-jsonl` by default) as a
+//! go-plugin host would, read its handshake line with a deadline, and
+//! connect gRPC clients to it over a unix socket (plain or AutoMTLS) or TCP.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -49,15 +49,20 @@ impl Scratch {
     /// The command a go-plugin host would run: a clean environment with the
     /// notifier cookie, protocol version 1 and the socket dir in the scratch dir.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(BIN);
-        let cookie = PluginKind::Notifier.cookie();
+        let mut command = self.plugin_command(BIN, PluginKind::Notifier);
+        command.arg("--out").arg(self.out());
+        command
+    }
+
+    /// The same for any plugin executable `bin` of `kind`, without arguments.
+    pub fn plugin_command(&self, bin: &str, kind: PluginKind) -> Command {
+        let mut command = Command::new(bin);
+        let cookie = kind.cookie();
         command
             .env_clear()
             .env(cookie.key, cookie.value)
             .env("PLUGIN_PROTOCOL_VERSIONS", "1")
             .env("PLUGIN_UNIX_SOCKET_DIR", self.dir.path())
-            .arg("--out")
-            .arg(self.out())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -78,7 +83,7 @@ impl Plugin {
     /// Spawns and reads the handshake line; panics with the plugin's stderr
     /// if it exits or stays silent past the deadline.
     pub async fn start(mut command: Command) -> Plugin {
-        let mut child = command.spawn().expect("spawn notifier-jsonl");
+        let mut child = command.spawn().expect("spawn the plugin");
         let stderr = collect_stderr(&mut child);
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
@@ -184,7 +189,7 @@ pub async fn run_to_exit(mut command: Command) -> (std::process::ExitStatus, Str
     let output = tokio::time::timeout(DEADLINE, command.output())
         .await
         .expect("plugin exits before the deadline")
-        .expect("spawn notifier-jsonl");
+        .expect("spawn the plugin");
     (
         output.status,
         String::from_utf8_lossy(&output.stdout).into_owned(),
