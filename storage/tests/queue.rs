@@ -314,3 +314,17 @@ fn open_failure_names_the_directory() {
     let err = Store::open(&file, StoreOptions::default()).expect_err("a file is no directory");
     assert!(err.to_string().contains("not-a-dir"), "{err}");
 }
+
+#[test]
+fn reopen_right_after_close_is_never_locked() {
+    // sled's background threads can hold the directory lock for a moment
+    // after close; dropping the last handle waits for them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    for round in 0..20u64 {
+        let store = Store::open(dir.path(), StoreOptions::default())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let q = store.queue("again").expect("queue");
+        q.push_batch((0..10).map(|i| (i, b"r"))).expect("batch");
+        assert_eq!(q.len(), 10 * (round + 1));
+    }
+}
