@@ -89,7 +89,8 @@ fn start_actors() -> ActorSide {
             write_ahead: Arc::new(MemoryQueue::new()),
         };
         let plugin_counters = Arc::new(PluginCounters::default());
-        let mut settings = NotifierSettings::new(format!("fake-{index}"), RetryPolicy::from_sftpgo(0, 0));
+        let mut settings =
+            NotifierSettings::new(format!("fake-{index}"), RetryPolicy::from_sftpgo(0, 0));
         // Room for a whole iteration: the bench measures routing, not overflow.
         settings.mailbox_capacity = EVENTS * 2;
         let actor = NotifierActor::new(

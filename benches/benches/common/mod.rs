@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// `target/<profile>`: benches run from `target/<profile>/deps`.
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the bench executable's path");
-    let dir = exe.parent().expect("a directory holds the bench executable");
+    let dir = exe
+        .parent()
+        .expect("a directory holds the bench executable");
     if dir.file_name().is_some_and(|name| name == "deps") {
         if let Some(parent) = dir.parent() {
             return parent.to_owned();
