@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 use crate::DbError;
 
@@ -87,6 +88,7 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(20));
                 let max = if pool_size == 0 { 4 } else { pool_size };
+                ping(&options).await?;
                 Database::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(max)
@@ -97,6 +99,7 @@ impl Database {
             }
             Driver::Postgres => {
                 let options = PgConnectOptions::from_str(dsn)?;
+                ping(&options).await?;
                 Database::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max)
@@ -109,6 +112,7 @@ impl Database {
             }
             Driver::MySql => {
                 let options = MySqlConnectOptions::from_str(&mysql_url(dsn))?;
+                ping(&options).await?;
                 Database::MySql(
                     MySqlPoolOptions::new()
                         .max_connections(max)
@@ -135,6 +139,20 @@ impl Database {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// One direct connection first: a pool retries a refused connection until
+/// its acquire timeout, a plain connect reports it at once.
+async fn ping<O>(options: &O) -> Result<(), DbError>
+where
+    O: ConnectOptions,
+    O::Connection: Sized,
+{
+    let connection = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+        .await
+        .map_err(|_| DbError::Sql(sqlx::Error::PoolTimedOut))??;
+    connection.close().await?;
+    Ok(())
 }
 
 /// Accepts the Go driver's DSN (`user:pass@tcp(host:port)/db?params`), as
