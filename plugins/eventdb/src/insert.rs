@@ -13,7 +13,7 @@ use crate::Driver;
 /// An event to store.
 #[derive(Debug, Clone)]
 pub enum NewEvent {
-    Fs(FsEvent),
+    Fs(Box<FsEvent>),
     Provider(ProviderEvent),
     Log(LogEvent),
 }
