@@ -20,12 +20,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(driver), Some(dsn)) = (args.get(1), args.get(2)) else {
         return Err("usage: insert_rate DRIVER DSN [EVENTS] [CONCURRENCY]".into());
     };
-    let events: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let events: usize = args
+        .get(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let concurrency: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(64);
     let spec = LaunchSpec {
         kind: PluginKind::Notifier,
-        cmd: plexus_interop::workspace_bin("plexus-eventstore").display().to_string(),
-        args: ["serve", "--driver", driver, "--dsn", dsn].map(String::from).to_vec(),
+        cmd: plexus_interop::workspace_bin("plexus-eventstore")
+            .display()
+            .to_string(),
+        args: ["serve", "--driver", driver, "--dsn", dsn]
+            .map(String::from)
+            .to_vec(),
         sha256sum: None,
         auto_mtls: false,
         env_prefix: "none".into(),

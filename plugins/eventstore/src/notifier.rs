@@ -25,7 +25,8 @@ impl StoreNotifier {
 #[async_trait]
 impl Notifier for StoreNotifier {
     async fn send_fs_event(&self, request: Request<FsEvent>) -> Result<Response<()>, Status> {
-        self.store(NewEvent::Fs(Box::new(request.into_inner()))).await
+        self.store(NewEvent::Fs(Box::new(request.into_inner())))
+            .await
     }
 
     async fn send_provider_event(
