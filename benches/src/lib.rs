@@ -1,3 +1,24 @@
-//! Benchmarks of Plexus and the side-by-side harness against a go-plugin Go
-//! host; the harness (`plexus-compare`) is being written, the criterion
-//! benches in `benches/` stand on their own.
+//! Benchmarks of Plexus and the side-by-side harness against a go-plugin
+//! Go host.
+//!
+//! "Fast" has to be a measured ratio, not a claim: every criterion group in
+//! `benches/` carries its baseline, and the `plexus-compare` binary delivers
+//! the same events to the same plugin binary through the Plexus engine and
+//! through an SFTPGo-style Go host, alternating the two to cancel machine
+//! drift. This library holds what the harness is made of, one concern a
+//! module; `README.md` says how to run everything and what each figure means.
+
+pub mod compare;
+pub mod cpu;
+pub mod error;
+pub mod go_run;
+pub mod latency;
+pub mod locate;
+pub mod plexus_run;
+pub mod report;
+pub mod svg;
+pub mod tail;
+pub mod verify;
+pub mod workload;
+
+pub use error::{Context, Error, Result};

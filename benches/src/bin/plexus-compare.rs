@@ -1,6 +1,236 @@
-//! `plexus-compare`: placeholder until the harness lands.
+//! `plexus-compare`: the same events to the same plugin binary through the
+//! Plexus engine and through an SFTPGo-style go-plugin Go host, side by
+//! side, for the Go interop plugin and the Rust `notifier-jsonl`.
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! target/release/plexus-compare              # timing run, under a minute
+//! target/release/plexus-compare --quick      # small N: checks delivery only
+//! ```
+//!
+//! Prints one line per run and a Markdown table (ratios first); writes
+//! `results.json` and `comparison.svg` (default: `target/<profile>/plexus-compare-results/`).
+//! Exits 1 if any run failed or any plugin did not record every event
+//! exactly once, intact. See `benches/README.md` for what each figure means.
 
-fn main() {
-    eprintln!("plexus-compare: not written yet");
-    std::process::exit(2);
+use clap::Parser;
+use plexus_actors::Durability;
+use plexus_benches::compare::{self, Options};
+use plexus_benches::report::{Report, Target};
+use plexus_benches::{locate, Context, Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Events delivered per run in a timing run: a few seconds per run here.
+const DEFAULT_EVENTS: usize = 60_000;
+/// Events per run with `--quick`.
+const QUICK_EVENTS: usize = 2_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plexus-compare",
+    about = "Deliver the same events through Plexus and through an SFTPGo-style Go host, side by side"
+)]
+struct Args {
+    /// Events per run [default: 60000; 2000 with --quick].
+    #[arg(long)]
+    events: Option<usize>,
+    /// Rounds; each runs Plexus then the Go host, per target (A B A B) [default: 2; 1 with --quick].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Small N, one round: checks that both sides deliver every event (not a timing run).
+    #[arg(long)]
+    quick: bool,
+    /// Events in flight at most, on both sides (SFTPGo: 250).
+    #[arg(long, default_value_t = 250)]
+    window: usize,
+    /// Plain gRPC instead of AutoMTLS.
+    #[arg(long)]
+    no_mtls: bool,
+    /// The Plexus engine's durability: on_failure or write_ahead.
+    #[arg(long, default_value = "on_failure", value_parser = parse_durability)]
+    durability: Durability,
+    /// The Plexus engine's RPCs in flight per plugin [default: the engine's, 128].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// Which target plugins, comma separated: go-plugin, rust-plugin.
+    #[arg(long, value_delimiter = ',', default_value = "go-plugin,rust-plugin", value_parser = parse_target)]
+    targets: Vec<Target>,
+    /// Where results.json and comparison.svg go [default: target/<profile>/plexus-compare-results].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Scratch directory (events, record files, queues) [default: a fresh temporary directory, removed afterwards].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// The Rust notifier plugin [default: notifier-jsonl next to this binary].
+    #[arg(long)]
+    rust_plugin: Option<PathBuf>,
+    /// The Go notifier plugin [default: built by interop/build-go.sh].
+    #[arg(long, requires = "go_host")]
+    go_plugin: Option<PathBuf>,
+    /// The Go host [default: built by interop/build-go.sh].
+    #[arg(long, requires = "go_plugin")]
+    go_host: Option<PathBuf>,
+    /// How often the record tail polls the plugin's file, in µs.
+    #[arg(long, default_value_t = 100)]
+    poll_us: u64,
+}
+
+fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text {
+        "on_failure" | "on-failure" => Ok(Durability::OnFailure),
+        "write_ahead" | "write-ahead" => Ok(Durability::WriteAhead),
+        other => Err(format!(
+            "unknown durability {other:?} (on_failure or write_ahead)"
+        )),
+    }
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    match text {
+        "go-plugin" | "go" => Ok(Target::GoPlugin),
+        "rust-plugin" | "rust" => Ok(Target::RustPlugin),
+        other => Err(format!(
+            "unknown target {other:?} (go-plugin or rust-plugin)"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("plexus-compare: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode> {
+    // The scratch directory first: the Go plugin's record path lives in it
+    // and must be in this process's environment before any thread starts.
+    let temporary;
+    let work_dir = match &args.work_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temporary = tempfile::Builder::new()
+                .prefix("plexus-compare-")
+                .tempdir()
+                .context("creating a scratch directory")?;
+            temporary.path().to_owned()
+        }
+    };
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let go_record = compare::go_record_path(&work_dir);
+    // Single-threaded here: nothing else reads the environment concurrently.
+    std::env::set_var("PLEXUS_RECORD_FILE", &go_record);
+
+    let profile_dir = locate::profile_dir()?;
+    let rust_plugin = match args.rust_plugin {
+        Some(path) => path,
+        None => locate::workspace_binary("notifier-jsonl")?,
+    };
+    let go = match (args.go_plugin, args.go_host) {
+        (Some(plugin), Some(host)) => locate::GoFixtures { plugin, host },
+        _ => locate::build_go_fixtures(&profile_dir.join("go-fixtures"))?,
+    };
+    for path in [&rust_plugin, &go.plugin, &go.host] {
+        if !path.is_file() {
+            return Err(Error::new(format!("{} does not exist", path.display())));
+        }
+    }
+    let options = Options {
+        events: args.events.unwrap_or(if args.quick {
+            QUICK_EVENTS
+        } else {
+            DEFAULT_EVENTS
+        }),
+        rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 2 }),
+        window: args.window,
+        auto_mtls: !args.no_mtls,
+        durability: args.durability,
+        max_in_flight: args.max_in_flight,
+        targets: args.targets,
+        rust_plugin,
+        go,
+        work_dir,
+        out_dir: args
+            .out
+            .unwrap_or_else(|| profile_dir.join("plexus-compare-results")),
+        go_record,
+        poll: Duration::from_micros(args.poll_us.max(1)),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        verbose: true,
+    };
+    if args.quick {
+        eprintln!(
+            "quick mode: {} events, {} round(s); checking delivery, not timing",
+            options.events, options.rounds
+        );
+    }
+    let report = compare::run(&options)?;
+    let written = compare::write(&report, &options.out_dir)?;
+    println!("{}", report.table());
+    if !args.quick {
+        print!("{}", targets(&report));
+    }
+    println!(
+        "results: {}\nfigure:  {}",
+        written.json.display(),
+        written.svg.display()
+    );
+    let failed: Vec<String> = report
+        .runs
+        .iter()
+        .filter(|r| !r.check.ok())
+        .map(|r| {
+            format!(
+                "round {} {} -> {}: {}",
+                r.round,
+                r.host.label(),
+                r.target.label(),
+                r.check.describe()
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        println!(
+            "delivery check: every run recorded all {} events exactly once, intact",
+            options.events
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("delivery check FAILED:\n  {}", failed.join("\n  "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The issue's targets, met or missed, by how much.
+fn targets(report: &Report) -> String {
+    let mut out = String::new();
+    for c in &report.comparisons {
+        let (throughput_goal, p99_goal) = match c.target {
+            Target::GoPlugin => (1.7, Some(1.0 / 3.0)),
+            Target::RustPlugin => (3.0, None),
+        };
+        let verdict = |met: bool| if met { "met" } else { "MISSED" };
+        out.push_str(&format!(
+            "target {}: events/s {:.2}× the Go host (goal ≥ {throughput_goal}×: {})",
+            c.target.label(),
+            c.throughput_ratio,
+            verdict(c.throughput_ratio >= throughput_goal)
+        ));
+        if let Some(goal) = p99_goal {
+            out.push_str(&format!(
+                "; p99 {:.2}× (goal ≤ {goal:.2}×: {})",
+                c.p99_ratio,
+                verdict(c.p99_ratio <= goal)
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }

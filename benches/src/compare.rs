@@ -1,0 +1,175 @@
+//! The comparison: the same events to the same plugin binary through the
+//! Plexus engine and through the Go host, alternating A B A B so that drift
+//! of the machine (other load, thermal, page cache) falls on both sides
+//! alike, for both target plugins; then the ratios, the JSON and the figure.
+
+use crate::error::{Context, Error, Result};
+use crate::go_run::{self, GoRun};
+use crate::locate::GoFixtures;
+use crate::plexus_run::{self, PlexusRun};
+use crate::report::{self, Machine, Report, RunResult, Settings, Target};
+use crate::{svg, workload};
+use plexus_actors::Durability;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What one comparison does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub events: usize,
+    pub rounds: usize,
+    /// Events in flight at most: the Go host's `-concurrency`, and the
+    /// Plexus producer's window.
+    pub window: usize,
+    pub auto_mtls: bool,
+    pub durability: Durability,
+    /// The engine's RPCs in flight per plugin; `None`: its default.
+    pub max_in_flight: Option<usize>,
+    pub targets: Vec<Target>,
+    pub rust_plugin: PathBuf,
+    pub go: GoFixtures,
+    /// Scratch space for events, records and queues.
+    pub work_dir: PathBuf,
+    /// Where `results.json` and `comparison.svg` go.
+    pub out_dir: PathBuf,
+    /// The `PLEXUS_RECORD_FILE` of this process (see [`go_record_path`]).
+    pub go_record: PathBuf,
+    pub poll: Duration,
+    /// How the run was invoked, for the report.
+    pub command: String,
+    /// Print each run as it finishes.
+    pub verbose: bool,
+}
+
+/// Where the Go plugin records under `work_dir`. The Plexus engine passes
+/// the plugin only variables of its own environment, so the harness sets
+/// `PLEXUS_RECORD_FILE` to this path once, at start, before any thread runs.
+pub fn go_record_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("go-plugin-record.jsonl")
+}
+
+/// The files a comparison wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub json: PathBuf,
+    pub svg: PathBuf,
+}
+
+/// Runs every round and target; returns the report (also when a delivery
+/// check failed: the caller decides what that means).
+pub fn run(options: &Options) -> Result<Report> {
+    if options.events == 0 || options.rounds == 0 || options.window == 0 {
+        return Err(Error::new(
+            "events, rounds and window must all be at least 1",
+        ));
+    }
+    if std::env::var_os("PLEXUS_RECORD_FILE").as_deref() != Some(options.go_record.as_os_str()) {
+        return Err(Error::new(format!(
+            "PLEXUS_RECORD_FILE must be set to {} before the comparison starts",
+            options.go_record.display()
+        )));
+    }
+    std::fs::create_dir_all(&options.work_dir)
+        .with_context(|| format!("creating {}", options.work_dir.display()))?;
+    let base_ts = plexus_actors::policy::now_ns();
+    let events = workload::mixed(options.events, base_ts);
+    let events_file = options.work_dir.join("events.jsonl");
+    workload::write_jsonl(&events, &events_file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let timeout = go_run::default_timeout(options.events);
+
+    let mut runs: Vec<RunResult> = Vec::new();
+    for round in 1..=options.rounds {
+        for &target in &options.targets {
+            let plugin = match target {
+                Target::GoPlugin => options.go.plugin.as_path(),
+                Target::RustPlugin => options.rust_plugin.as_path(),
+            };
+            let tag = match target {
+                Target::GoPlugin => "go-plugin",
+                Target::RustPlugin => "rust-plugin",
+            };
+            let plexus = PlexusRun {
+                target,
+                plugin,
+                events: &events,
+                base_ts,
+                window: options.window,
+                auto_mtls: options.auto_mtls,
+                durability: options.durability,
+                max_in_flight: options.max_in_flight,
+                run_dir: options.work_dir.join(format!("plexus-{tag}-{round}")),
+                go_record: &options.go_record,
+                poll: options.poll,
+                timeout,
+            };
+            let result = runtime
+                .block_on(plexus_run::run(&plexus, round))
+                .with_context(|| format!("round {round}, Plexus to the {}", target.label()))?;
+            report_run(options, &result);
+            runs.push(result);
+
+            let go = GoRun {
+                target,
+                go_host: &options.go.host,
+                plugin,
+                events_file: &events_file,
+                events: &events,
+                base_ts,
+                window: options.window,
+                auto_mtls: options.auto_mtls,
+                run_dir: options.work_dir.join(format!("go-{tag}-{round}")),
+                go_record: &options.go_record,
+                timeout,
+            };
+            let result = go_run::run(&go, round)
+                .with_context(|| format!("round {round}, Go host to the {}", target.label()))?;
+            report_run(options, &result);
+            runs.push(result);
+        }
+    }
+    drop(runtime);
+
+    Ok(Report {
+        machine: Machine::current(),
+        settings: Settings {
+            events: options.events,
+            rounds: options.rounds,
+            window: options.window,
+            auto_mtls: options.auto_mtls,
+            durability: match options.durability {
+                Durability::OnFailure => "on_failure".into(),
+                Durability::WriteAhead => "write_ahead".into(),
+            },
+            plexus_max_in_flight: options
+                .max_in_flight
+                .unwrap_or(plexus_engine::EngineSettings::default().max_in_flight),
+            build_profile: crate::locate::profile_name(),
+            command: options.command.clone(),
+        },
+        comparisons: report::compare(&runs),
+        runs,
+    })
+}
+
+fn report_run(options: &Options, result: &RunResult) {
+    if options.verbose {
+        eprintln!("{}", result.line());
+    }
+}
+
+/// Writes `results.json` and `comparison.svg` into `dir`.
+pub fn write(report: &Report, dir: &Path) -> Result<Written> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let written = Written {
+        json: dir.join("results.json"),
+        svg: dir.join("comparison.svg"),
+    };
+    report.write_json(&written.json)?;
+    std::fs::write(&written.svg, svg::render(report))
+        .with_context(|| format!("writing {}", written.svg.display()))?;
+    Ok(written)
+}
