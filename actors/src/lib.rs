@@ -4,7 +4,8 @@
 //! notifier filters precompiled into a [`RoutingTable`](filter::RoutingTable)
 //! and hands the shared event to the mailbox of every matching
 //! [`NotifierActor`](notifier::NotifierActor). Each notifier actor keeps a
-//! bounded number of RPCs in flight to its plugin; what fails goes to that
+//! bounded number of events and calls in flight to its plugin (in batches
+//! when the plugin serves Plexus's batch extension); what fails goes to that
 //! plugin's durable queue under the retry policy, and the
 //! [`RetryDriver`](retry::RetryDriver) re-drives the queues on a timer. The
 //! [`Supervisor`](supervisor::Supervisor) restarts plugin processes that exit
@@ -17,10 +18,13 @@
 
 pub mod counters;
 pub mod event;
+mod failure;
 pub mod filter;
+mod lane;
 pub mod notifier;
 pub mod policy;
 pub mod queue;
+mod redrive;
 pub mod retry;
 pub mod router;
 pub mod service;

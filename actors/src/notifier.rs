@@ -1,24 +1,29 @@
-//! One actor per notifier plugin: bounded mailbox, bounded RPCs in flight,
-//! and the retry policy applied to every failure.
+//! One actor per notifier plugin: bounded mailbox, bounded events in
+//! flight, and the retry policy applied to every failure.
 //!
-//! A delivery takes a permit from the actor's in-flight semaphore. When none
-//! is free the actor stops reading its mailbox until one is, so the mailbox
-//! fills and the router spills further events to the durable queue instead
-//! of blocking the producer. A failed delivery goes to the plugin's retry
-//! queue if retries are on, the event is young enough and the queue has
-//! room; otherwise it is dropped, counted and logged once per burst. Queue
-//! work runs on blocking threads, never on the actor's arbiter.
+//! A delivery takes a permit from the actor's in-flight semaphore and goes,
+//! with it, to the actor's delivery lane ([`crate::lane`]), which starts the
+//! plugin calls (a bounded number at once, in batches when the transport
+//! batches). When no permit is free the actor stops reading its mailbox
+//! until one is, so the mailbox fills and the router spills further events
+//! to the durable queue instead of blocking the producer. A failed delivery
+//! goes to the failure policy ([`crate::failure`]); queued events come back
+//! through re-drives ([`crate::redrive`]). Queue work runs on blocking
+//! threads, never on the actor's arbiter.
 
 use crate::counters::PluginCounters;
-use crate::event::{self, Event, Origin};
-use crate::policy::{now_ns, Durability, RetryPolicy};
+use crate::event::Event;
+use crate::failure::{BurstLog, FailureHandler};
+use crate::lane::{Lane, LaneInput};
+use crate::policy::{Durability, RetryPolicy};
 use crate::queue::{QueueError, RecordQueue};
+use crate::redrive::RedriveJob;
 use crate::transport::{DeliveryError, NotifierTransport};
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -29,12 +34,22 @@ pub struct NotifierSettings {
     pub name: String,
     /// Messages the mailbox holds before the router spills to the queue.
     pub mailbox_capacity: usize,
-    /// RPCs in flight at most, fresh deliveries and re-drives together.
+    /// Events handed to the plugin and not yet settled, at most: fresh
+    /// deliveries and re-drives together. Also bounds what a host crash
+    /// re-delivers with `write_ahead` durability.
     pub max_in_flight: usize,
+    /// Calls in flight at most: one event each for SFTPGo's unary service;
+    /// a batching transport keeps fewer, fuller calls (its own preference,
+    /// capped by this).
+    pub max_calls_in_flight: usize,
     /// Records a re-drive reads and sends at a time.
     pub redrive_batch: usize,
     pub policy: RetryPolicy,
     pub durability: Durability,
+    /// Where the delivery lane runs: the runtime that drives the plugin's
+    /// connection, so calls are polled where their I/O happens. `None`: on
+    /// the actor's arbiter.
+    pub lane_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl NotifierSettings {
@@ -42,10 +57,12 @@ impl NotifierSettings {
         NotifierSettings {
             name: name.into(),
             mailbox_capacity: 1024,
-            max_in_flight: 128,
+            max_in_flight: 1024,
+            max_calls_in_flight: 128,
             redrive_batch: 64,
             policy,
             durability: Durability::OnFailure,
+            lane_runtime: None,
         }
     }
 }
@@ -114,14 +131,23 @@ pub struct Drain {
 pub struct NotifierActor {
     name: Arc<str>,
     settings: NotifierSettings,
+    /// The current connection, for re-drives (the lane has its own copy).
     transport: Option<Arc<dyn NotifierTransport>>,
     queues: PluginQueues,
     permits: Arc<Semaphore>,
     counters: Arc<PluginCounters>,
     failures: Arc<FailureHandler>,
     redriving: Arc<AtomicBool>,
-    removals: mpsc::UnboundedSender<(u64, OwnedSemaphorePermit)>,
-    removals_rx: Option<mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>>,
+    lane: mpsc::UnboundedSender<LaneInput>,
+    /// Taken when the actor starts, which starts the lane and the remover.
+    parts: Option<StartParts>,
+}
+
+/// What `started` needs to start the actor's helper tasks.
+struct StartParts {
+    lane: Lane,
+    lane_input: mpsc::UnboundedReceiver<LaneInput>,
+    removals: mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>,
 }
 
 impl NotifierActor {
@@ -134,6 +160,8 @@ impl NotifierActor {
         let name: Arc<str> = Arc::from(settings.name.as_str());
         let max_in_flight = settings.max_in_flight.max(1);
         let (removals, removals_rx) = mpsc::unbounded_channel();
+        // Unbounded in type only: every delivery in it holds a permit.
+        let (lane, lane_input) = mpsc::unbounded_channel();
         let failures = Arc::new(FailureHandler {
             name: name.clone(),
             policy: settings.policy,
@@ -142,6 +170,17 @@ impl NotifierActor {
             admission: Mutex::new(()),
             drops: BurstLog::default(),
         });
+        let parts = StartParts {
+            lane: Lane {
+                transport: transport.clone(),
+                max_calls: settings.max_calls_in_flight.max(1),
+                counters: counters.clone(),
+                failures: failures.clone(),
+                removals,
+            },
+            lane_input,
+            removals: removals_rx,
+        };
         NotifierActor {
             name,
             transport,
@@ -150,8 +189,8 @@ impl NotifierActor {
             counters,
             failures,
             redriving: Arc::new(AtomicBool::new(false)),
-            removals,
-            removals_rx: Some(removals_rx),
+            lane,
+            parts: Some(parts),
             settings: NotifierSettings {
                 max_in_flight,
                 ..settings
@@ -159,33 +198,17 @@ impl NotifierActor {
         }
     }
 
-    /// Starts one delivery as a task of its own: it must not depend on the
-    /// actor being polled, because the actor pauses while it waits for a
-    /// free permit, and a permit frees only when a delivery finishes.
+    /// Hands an admitted event to the lane. The lane is a task of its own:
+    /// it must not depend on the actor being polled, because the actor
+    /// pauses while it waits for a free permit, and a permit frees only when
+    /// a delivery settles.
     fn dispatch(&mut self, msg: Deliver, permit: OwnedSemaphorePermit) {
-        let Some(transport) = self.transport.clone() else {
-            let err = DeliveryError::Unavailable("the plugin process is not running".into());
+        if let Err(mpsc::error::SendError(LaneInput::Deliver((msg, permit)))) =
+            self.lane.send(LaneInput::Deliver((msg, permit)))
+        {
+            let err = DeliveryError::Unavailable("the delivery lane has stopped".into());
             self.failures.clone().spawn(msg, err, permit);
-            return;
-        };
-        let counters = self.counters.clone();
-        let failures = self.failures.clone();
-        let removals = self.removals.clone();
-        actix::spawn(async move {
-            match transport.deliver(msg.event.clone()).await {
-                Ok(()) => {
-                    PluginCounters::incr(&counters.delivered);
-                    match msg.ahead_seq {
-                        // The permit travels with the removal: see `remove_delivered`.
-                        Some(seq) => {
-                            let _ = removals.send((seq, permit));
-                        }
-                        None => drop(permit),
-                    }
-                }
-                Err(err) => failures.spawn(msg, err, permit),
-            }
-        });
+        }
     }
 }
 
@@ -203,16 +226,25 @@ async fn remove_delivered(
         while let Ok(next) = removals.try_recv() {
             batch.push(next);
         }
-        let queue = queue.clone();
-        let name = name.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
-            if let Err(err) = queue.remove(&seqs).and_then(|()| queue.sync()) {
-                tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
-            }
-            drop(permits);
-        })
-        .await;
+        let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
+        let remover = queue.clone();
+        let removed = tokio::task::spawn_blocking(move || remover.remove(&seqs))
+            .await
+            .unwrap_or_else(|err| {
+                Err(QueueError {
+                    queue: "write-ahead".into(),
+                    message: format!("removal task failed: {err}"),
+                })
+            });
+        // Waiting for the flush takes no thread: the flusher wakes this task.
+        let synced = match removed {
+            Ok(()) => queue.sync_async().await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = synced {
+            tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
+        }
+        drop(permits);
     }
 }
 
@@ -221,11 +253,16 @@ impl Actor for NotifierActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.settings.mailbox_capacity.max(1));
-        if let Some(removals) = self.removals_rx.take() {
+        if let Some(parts) = self.parts.take() {
+            let lane = parts.lane.run(parts.lane_input);
+            match &self.settings.lane_runtime {
+                Some(runtime) => drop(runtime.spawn(lane)),
+                None => drop(actix::spawn(lane)),
+            }
             actix::spawn(remove_delivered(
                 self.name.clone(),
                 self.queues.write_ahead.clone(),
-                removals,
+                parts.removals,
             ));
         }
     }
@@ -257,7 +294,9 @@ impl Handler<Connect> for NotifierActor {
 
     fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) {
         let reconnected = msg.0.is_some();
-        self.transport = msg.0;
+        self.transport = msg.0.clone();
+        // Ordered with the deliveries already handed over.
+        let _ = self.lane.send(LaneInput::Connect(msg.0));
         if reconnected {
             ctx.notify(Redrive);
         }
@@ -274,15 +313,21 @@ impl Handler<Redrive> for NotifierActor {
         if self.redriving.swap(true, Ordering::AcqRel) {
             return; // the previous pass is still running
         }
+        let batch = self
+            .settings
+            .redrive_batch
+            .max(transport.max_batch())
+            .max(1);
         let job = RedriveJob {
             name: self.name.clone(),
             queue: self.queues.retry.clone(),
             transport,
             policy: self.settings.policy,
             permits: self.permits.clone(),
+            max_in_flight: self.settings.max_in_flight,
             counters: self.counters.clone(),
             failures: self.failures.clone(),
-            batch: self.settings.redrive_batch.max(1),
+            batch,
         };
         // A task of its own, like deliveries: it must progress while the
         // actor waits for a permit.
@@ -305,274 +350,5 @@ impl Handler<Drain> for NotifierActor {
                 .await
                 .is_ok_and(|acquired| acquired.is_ok())
         })
-    }
-}
-
-/// Applies the retry policy to failed deliveries, on blocking threads.
-struct FailureHandler {
-    name: Arc<str>,
-    policy: RetryPolicy,
-    queues: PluginQueues,
-    counters: Arc<PluginCounters>,
-    /// Makes "check the queue length, then append" one step, so the size
-    /// bound is exact under concurrent failures.
-    admission: Mutex<()>,
-    drops: BurstLog,
-}
-
-/// What happens to one failed event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Queue,
-    DropNoRetry,
-    DropTooOld,
-    DropQueueFull,
-}
-
-impl FailureHandler {
-    /// Handles a failure off the arbiter; the permit is held until the
-    /// event is queued or dropped, so a drain waits for it.
-    fn spawn(self: Arc<Self>, msg: Deliver, err: DeliveryError, permit: OwnedSemaphorePermit) {
-        PluginCounters::incr(&self.counters.failed);
-        tokio::task::spawn_blocking(move || {
-            self.handle(&msg, &err);
-            drop(permit);
-        });
-    }
-
-    fn handle(&self, msg: &Deliver, err: &DeliveryError) {
-        let result = self.admit(msg);
-        let verdict = match result {
-            Ok(verdict) => verdict,
-            Err(queue_err) => {
-                PluginCounters::incr(&self.counters.queue_errors);
-                self.drops.warn(
-                    &self.name,
-                    &format!(
-                        "delivery failed ({err}) and the event could not be queued: {queue_err}"
-                    ),
-                );
-                return;
-            }
-        };
-        let reason = match verdict {
-            Verdict::Queue => return,
-            Verdict::DropNoRetry => {
-                PluginCounters::incr(&self.counters.dropped_no_retry);
-                "retries are off (retry_max_time is 0)"
-            }
-            Verdict::DropTooOld => {
-                PluginCounters::incr(&self.counters.dropped_too_old);
-                "it is older than retry_max_time"
-            }
-            Verdict::DropQueueFull => {
-                PluginCounters::incr(&self.counters.dropped_queue_full);
-                "the retry queue is full (retry_queue_max_size)"
-            }
-        };
-        self.drops.warn(
-            &self.name,
-            &format!(
-                "dropping a {} event: delivery failed ({err}) and {reason}",
-                msg.event.kind()
-            ),
-        );
-    }
-
-    fn admit(&self, msg: &Deliver) -> Result<Verdict, QueueError> {
-        let verdict = self.verdict(&msg.event);
-        if verdict == Verdict::Queue {
-            let _guard = self.admission.lock().unwrap_or_else(|p| p.into_inner());
-            if self
-                .policy
-                .max_queue
-                .is_some_and(|max| self.queues.retry.len() >= max)
-            {
-                self.forget_ahead(msg)?;
-                return Ok(Verdict::DropQueueFull);
-            }
-            let payload = event::encode(&msg.event, Origin::Failed);
-            self.queues
-                .retry
-                .append(msg.event.timestamp_ns(), &payload)?;
-            PluginCounters::incr(&self.counters.queued);
-            drop(_guard);
-            self.queues.retry.sync()?;
-            self.forget_ahead(msg)?;
-            return Ok(Verdict::Queue);
-        }
-        self.forget_ahead(msg)?;
-        Ok(verdict)
-    }
-
-    fn verdict(&self, event: &Event) -> Verdict {
-        match self.policy.cutoff_ns(now_ns()) {
-            None => Verdict::DropNoRetry,
-            Some(cutoff) if event.timestamp_ns() < cutoff => Verdict::DropTooOld,
-            Some(_) => Verdict::Queue,
-        }
-    }
-
-    /// The event's write-ahead record is settled elsewhere: remove it.
-    fn forget_ahead(&self, msg: &Deliver) -> Result<(), QueueError> {
-        match msg.ahead_seq {
-            Some(seq) => self.queues.write_ahead.remove(&[seq]),
-            None => Ok(()),
-        }
-    }
-}
-
-/// One pass over the retry queue: oldest first, stop at the first failure.
-struct RedriveJob {
-    name: Arc<str>,
-    queue: Arc<dyn RecordQueue>,
-    transport: Arc<dyn NotifierTransport>,
-    policy: RetryPolicy,
-    permits: Arc<Semaphore>,
-    counters: Arc<PluginCounters>,
-    failures: Arc<FailureHandler>,
-    batch: usize,
-}
-
-impl RedriveJob {
-    async fn run(self) {
-        if let Err(err) = self.pass().await {
-            tracing::warn!(
-                plugin = &*self.name,
-                "[{}] re-drive stopped: {err}",
-                self.name
-            );
-        }
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&dyn RecordQueue) -> Result<T, QueueError> + Send + 'static,
-    ) -> Result<T, QueueError> {
-        let queue = self.queue.clone();
-        tokio::task::spawn_blocking(move || work(&*queue))
-            .await
-            .map_err(|err| QueueError {
-                queue: "retry".into(),
-                message: format!("queue task failed: {err}"),
-            })?
-    }
-
-    async fn pass(&self) -> Result<(), QueueError> {
-        if let Some(cutoff) = self.policy.cutoff_ns(now_ns()) {
-            let dropped = self.blocking(move |q| q.drop_older_than(cutoff)).await?;
-            if dropped > 0 {
-                PluginCounters::add(&self.counters.dropped_too_old, dropped);
-                self.failures.drops.warn(
-                    &self.name,
-                    &format!("dropped {dropped} queued events older than retry_max_time"),
-                );
-            }
-        }
-        let batch = self.batch;
-        loop {
-            let peeked = self.blocking(move |q| q.peek_oldest(batch)).await?;
-            PluginCounters::add(&self.counters.corrupt, peeked.corrupt_discarded);
-            if peeked.records.is_empty() {
-                return Ok(());
-            }
-            let mut settled = Vec::new();
-            let mut deliveries = Vec::new();
-            for record in peeked.records {
-                match event::decode(&record.payload) {
-                    Ok((event, origin)) => {
-                        let permits = self.permits.clone();
-                        let transport = self.transport.clone();
-                        deliveries.push(async move {
-                            // Shares the in-flight bound with fresh events (the
-                            // semaphore is fair), so neither starves the other.
-                            let permit = permits.acquire_owned().await;
-                            let result = transport.deliver(Arc::new(event)).await;
-                            drop(permit);
-                            (record.seq, origin, result)
-                        });
-                    }
-                    Err(err) => {
-                        PluginCounters::incr(&self.counters.corrupt);
-                        tracing::warn!(
-                            plugin = &*self.name,
-                            "[{}] discarding unreadable queue record {}: {err}",
-                            self.name,
-                            record.seq
-                        );
-                        settled.push(record.seq);
-                    }
-                }
-            }
-            let mut failed = 0u64;
-            for (seq, origin, result) in futures::future::join_all(deliveries).await {
-                match result {
-                    Ok(()) => {
-                        PluginCounters::incr(&self.counters.delivered);
-                        PluginCounters::incr(&self.counters.redriven);
-                        settled.push(seq);
-                    }
-                    Err(_) => {
-                        failed += 1;
-                        PluginCounters::incr(&self.counters.failed);
-                        // An overflow record of a plugin without retries had
-                        // its one delivery now: it goes, as a failed event would.
-                        if origin == Origin::Overflow && self.policy.max_age.is_none() {
-                            PluginCounters::incr(&self.counters.dropped_no_retry);
-                            settled.push(seq);
-                        }
-                    }
-                }
-            }
-            if !settled.is_empty() {
-                self.blocking(move |q| q.remove(&settled)).await?;
-            }
-            if failed > 0 {
-                tracing::debug!(
-                    plugin = &*self.name,
-                    "[{}] re-drive paused: {failed} deliveries failed",
-                    self.name
-                );
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// Logs a warning at most once per interval, counting what it held back.
-#[derive(Debug, Default)]
-pub(crate) struct BurstLog {
-    state: Mutex<BurstState>,
-}
-
-#[derive(Debug, Default)]
-struct BurstState {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl BurstLog {
-    const INTERVAL: Duration = Duration::from_secs(10);
-
-    pub(crate) fn warn(&self, name: &str, message: &str) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let due = state
-            .last
-            .is_none_or(|last| last.elapsed() >= Self::INTERVAL);
-        if !due {
-            state.suppressed += 1;
-            return;
-        }
-        let held_back = std::mem::take(&mut state.suppressed);
-        state.last = Some(Instant::now());
-        drop(state);
-        if held_back > 0 {
-            tracing::warn!(
-                plugin = name,
-                "[{name}] {message} ({held_back} similar messages suppressed)"
-            );
-        } else {
-            tracing::warn!(plugin = name, "[{name}] {message}");
-        }
     }
 }

@@ -4,8 +4,11 @@
 //! and so unit tests can use [`MemoryQueue`]. Every method may block on disk:
 //! actors call them from blocking threads, never on an arbiter, except
 //! [`RecordQueue::append`], which only applies the write (no flush) and is
-//! cheap enough for the router's overflow path.
+//! cheap enough for the router's overflow path, and
+//! [`RecordQueue::sync_async`], which waits for durability without blocking.
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -39,6 +42,11 @@ pub trait RecordQueue: Send + Sync + 'static {
     /// Blocks until every append made before the call is durable. Concurrent
     /// callers share one flush (group commit).
     fn sync(&self) -> Result<(), QueueError>;
+    /// [`RecordQueue::sync`] without blocking a thread: the returned future
+    /// resolves once every write made before the call is durable. Neither
+    /// the call nor polling blocks on disk, so async code (the router, the
+    /// delivery lane) awaits it where it runs.
+    fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>>;
     /// Up to `n` oldest records.
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError>;
     /// Removes records; missing ones are ignored.
@@ -88,6 +96,10 @@ impl RecordQueue for MemoryQueue {
 
     fn sync(&self) -> Result<(), QueueError> {
         Ok(())
+    }
+
+    fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>> {
+        futures::future::ready(Ok(())).boxed()
     }
 
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {

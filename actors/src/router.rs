@@ -166,15 +166,21 @@ impl Actor for Router {
 }
 
 impl Handler<Publish> for Router {
-    type Result = ResponseFuture<Result<PublishReceipt, PublishError>>;
+    type Result = Response<Result<PublishReceipt, PublishError>>;
 
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
-        let routed = self.route(msg.0);
-        Box::pin(async move {
-            let (receipt, to_sync) = routed?;
-            sync_all(to_sync).await?;
-            Ok(receipt)
-        })
+        match self.route(msg.0) {
+            // Nothing was written to disk: answer at once.
+            Ok((receipt, to_sync)) if to_sync.is_empty() => Response::reply(Ok(receipt)),
+            Ok((receipt, to_sync)) => {
+                let synced = sync_all(to_sync);
+                Response::fut(async move {
+                    synced.await?;
+                    Ok(receipt)
+                })
+            }
+            Err(err) => Response::reply(Err(err)),
+        }
     }
 }
 
@@ -199,9 +205,10 @@ impl Handler<PublishBatch> for Router {
                 }
             }
         }
+        let synced = sync_all(to_sync);
         Box::pin(async move {
             let accepted = receipts.len();
-            sync_all(to_sync)
+            synced
                 .await
                 .map_err(|error| PublishBatchError { accepted: 0, error })?;
             match failure {
@@ -212,15 +219,20 @@ impl Handler<PublishBatch> for Router {
     }
 }
 
-/// Waits until every append to these queues is durable (one shared flush each).
-async fn sync_all(queues: Vec<Arc<dyn RecordQueue>>) -> Result<(), PublishError> {
-    for queue in queues {
-        tokio::task::spawn_blocking(move || queue.sync())
-            .await
-            .map_err(|err| PublishError(format!("queue sync task failed: {err}")))?
-            .map_err(|err| PublishError(format!("queue sync: {err}")))?;
+/// Waits until every append to these queues is durable (one shared flush
+/// each). The waits are taken now, in the handler, so they cover exactly
+/// what this turn appended; awaiting them blocks no thread.
+fn sync_all(
+    queues: Vec<Arc<dyn RecordQueue>>,
+) -> impl std::future::Future<Output = Result<(), PublishError>> {
+    let waits: Vec<_> = queues.iter().map(|queue| queue.sync_async()).collect();
+    async move {
+        for wait in waits {
+            wait.await
+                .map_err(|err| PublishError(format!("queue sync: {err}")))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Handler<ReplaceRoutes> for Router {

@@ -4,6 +4,7 @@
 
 use crate::event::Event;
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use std::sync::Arc;
 
 /// Why a delivery failed.
@@ -32,7 +33,41 @@ impl From<tonic::Status> for DeliveryError {
     }
 }
 
-/// Sends one event to a notifier plugin.
+/// Sends events to a notifier plugin.
+///
+/// A transport delivers one event per call ([`deliver`](Self::deliver)),
+/// and may also carry several in one call: then it says how many
+/// ([`max_batch`](Self::max_batch)) and how many such calls are worth
+/// having in flight ([`calls_in_flight`](Self::calls_in_flight)), and the
+/// actor hands it whole batches through [`deliver_batch`](Self::deliver_batch).
 pub trait NotifierTransport: Send + Sync + 'static {
+    /// Delivers one event.
     fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>>;
+
+    /// The most events one call carries; 1 (the default): one per call.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Calls worth keeping in flight at once, when the transport knows
+    /// better than the actor's `max_calls_in_flight` (a batching transport
+    /// wants a few full calls rather than many small ones). At most the
+    /// actor's setting is used either way.
+    fn calls_in_flight(&self) -> Option<usize> {
+        None
+    }
+
+    /// Delivers 1 to [`max_batch`](Self::max_batch) events in one call and
+    /// returns one outcome per event, in order. The default delivers each
+    /// on its own, concurrently.
+    fn deliver_batch(
+        &self,
+        events: Vec<Arc<Event>>,
+    ) -> BoxFuture<'static, Vec<Result<(), DeliveryError>>> {
+        let calls: Vec<_> = events
+            .into_iter()
+            .map(|event| self.deliver(event))
+            .collect();
+        futures::future::join_all(calls).boxed()
+    }
 }

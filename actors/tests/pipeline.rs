@@ -3,6 +3,8 @@
 //! behaviour with real plugin processes and the sled queue is tested in the
 //! engine crate.)
 
+mod support;
+
 use actix::prelude::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -19,6 +21,7 @@ use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::eventually;
 
 const OK: u8 = 0;
 const FAIL: u8 = 1;
@@ -152,17 +155,6 @@ async fn drain(actors: &[Addr<NotifierActor>]) {
                 .unwrap(),
             "drained in time"
         );
-    }
-}
-
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -17,7 +17,7 @@
 //!
 //! Baseline, in the same group: the same plugin process called directly
 //! with tonic unary RPCs (`proto.Notifier`), 128 in flight (the engine's
-//! default `max_in_flight`) — what one-call-per-event delivery costs
+//! default `max_calls_in_flight`) — what one-call-per-event delivery costs
 //! without any engine.
 //!
 //! Needs release binaries: `cargo build --release --workspace --bins`, then

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_channel::{bounded, Sender};
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use plexus_actors::event::Event;
 use plexus_actors::filter::{NotifierFilter, RoutingTable};
@@ -197,6 +198,30 @@ fn fan_out(c: &mut Criterion) {
                 for _ in 0..iters {
                     for i in 0..EVENTS {
                         let receipt = plexus.router.send(Publish(event(i))).await;
+                        assert!(matches!(receipt, Ok(Ok(_))), "published");
+                    }
+                    plexus.drain().await;
+                }
+                began.elapsed()
+            })
+        })
+    });
+    // Several producers at once (e.g. many SFTP sessions): up to 64
+    // `Publish` round trips outstanding instead of one.
+    group.bench_function("plexus_router_publish_64_outstanding", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let began = Instant::now();
+                for _ in 0..iters {
+                    let mut outstanding = FuturesUnordered::new();
+                    for i in 0..EVENTS {
+                        if outstanding.len() >= 64 {
+                            let receipt = outstanding.next().await;
+                            assert!(matches!(receipt, Some(Ok(Ok(_)))), "published");
+                        }
+                        outstanding.push(plexus.router.send(Publish(event(i))));
+                    }
+                    while let Some(receipt) = outstanding.next().await {
                         assert!(matches!(receipt, Ok(Ok(_))), "published");
                     }
                     plexus.drain().await;

@@ -680,19 +680,15 @@ impl Builder<'_> {
         }
         let options = &config.notifier_options;
         let policy = RetryPolicy::from_sftpgo(options.retry_max_time, options.retry_queue_max_size);
-        let settings = self.settings.notifier(&config.cmd, policy);
+        let mut settings = self.settings.notifier(&config.cmd, policy);
+        // Calls are polled on the runtime that drives their connection.
+        settings.lane_runtime = Some(self.runtime.clone());
         let durability = settings.durability;
         let counters: Arc<PluginCounters> = Arc::default();
         let rpc_timeout = self.settings.rpc_timeout;
         let batching = self.settings.batch_deliveries;
-        let (transport, batched) = notifier_transport(
-            handle.name(),
-            handle.channel(),
-            rpc_timeout,
-            batching,
-            &self.runtime,
-        )
-        .await;
+        let (transport, batched) =
+            notifier_transport(handle.name(), handle.channel(), rpc_timeout, batching).await;
         counters
             .batched
             .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);
@@ -707,7 +703,6 @@ impl Builder<'_> {
             .await
             .map_err(EngineError::System)?;
         let attach_to = actor.clone();
-        let runtime = self.runtime.clone();
         let plugin_counters = counters.clone();
         let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
             let actor = attach_to.clone();
@@ -718,11 +713,10 @@ impl Builder<'_> {
                 .boxed();
             };
             let (name, channel) = (handle.name().to_owned(), handle.channel());
-            let runtime = runtime.clone();
             let counters = plugin_counters.clone();
             async move {
                 let (transport, batched) =
-                    notifier_transport(&name, channel, rpc_timeout, batching, &runtime).await;
+                    notifier_transport(&name, channel, rpc_timeout, batching).await;
                 counters
                     .batched
                     .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);

@@ -2,38 +2,61 @@
 //! `proto.Notifier` RPCs, and Plexus's batch extension for plugins that
 //! serve it.
 
-use crate::clients::Notifier;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::event::Event;
 use plexus_actors::transport::{DeliveryError, NotifierTransport};
 use plexus_proto::plexus::v1::notifier_batch_client::NotifierBatchClient;
 use plexus_proto::plexus::v1::NotifierBatchRequest;
+use plexus_proto::sftpgo::notifier_client::NotifierClient;
 use std::sync::Arc;
 use std::time::Duration;
+use tonic::transport::Channel;
 
+/// SFTPGo's unary `proto.Notifier`: one event per call.
+///
+/// The deadline travels as `grpc-timeout`, and tonic's connection enforces
+/// the same deadline locally (its timeout layer reads that header), so a
+/// plugin that never answers fails the call after `timeout`. The actor
+/// keeps fewer calls in flight than the channel's buffer holds, so no call
+/// waits unbounded before it reaches the connection.
 pub struct GrpcNotifier {
-    client: Notifier,
+    client: NotifierClient<Channel>,
+    timeout: Duration,
 }
 
 impl GrpcNotifier {
-    pub fn new(channel: tonic::transport::Channel, timeout: Duration) -> Self {
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
         GrpcNotifier {
-            client: Notifier::new(channel, timeout),
+            client: NotifierClient::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+            timeout,
         }
     }
 }
 
+fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
 impl NotifierTransport for GrpcNotifier {
     fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>> {
-        let client = self.client.clone();
+        let mut client = self.client.clone();
+        let timeout = self.timeout;
         async move {
             let result = match &*event {
-                Event::Fs(e) => client.send_fs_event(e.clone()).await,
-                Event::Provider(e) => client.send_provider_event(e.clone()).await,
-                Event::Log(e) => client.send_log_event(e.clone()).await,
+                Event::Fs(e) => client.send_fs_event(request(e.clone(), timeout)).await,
+                Event::Provider(e) => {
+                    client
+                        .send_provider_event(request(e.clone(), timeout))
+                        .await
+                }
+                Event::Log(e) => client.send_log_event(request(e.clone(), timeout)).await,
             };
-            result.map_err(DeliveryError::from)
+            result.map(|_| ()).map_err(DeliveryError::from)
         }
         .boxed()
     }
@@ -41,107 +64,89 @@ impl NotifierTransport for GrpcNotifier {
 
 /// The most events one batch carries.
 pub const MAX_BATCH: usize = 256;
-/// Batch RPCs in flight at once per plugin.
+/// Batch calls worth having in flight at once per plugin: enough to keep
+/// the plugin busy while the next batch fills.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-type Pending = (
-    Arc<Event>,
-    tokio::sync::oneshot::Sender<Result<(), DeliveryError>>,
-);
-
 /// Delivers through Plexus's batch extension (`plexus.v1.NotifierBatch`):
-/// events handed over while earlier batches are in flight travel together
-/// in the next one, so under load many events share one round trip, and a
-/// lone event goes out at once. Each event still gets its own outcome.
+/// the actor's delivery lane hands it the events that arrived while earlier
+/// batches were in flight, and each event still gets its own outcome.
 pub struct BatchNotifier {
-    pending: tokio::sync::mpsc::Sender<Pending>,
+    client: NotifierBatchClient<tonic::transport::Channel>,
+    timeout: Duration,
 }
 
 impl BatchNotifier {
-    /// Starts the batching task on `runtime`.
-    pub fn start(
-        channel: tonic::transport::Channel,
-        timeout: Duration,
-        runtime: &tokio::runtime::Handle,
-    ) -> Self {
-        let (pending, receiver) = tokio::sync::mpsc::channel(MAX_BATCH * BATCHES_IN_FLIGHT);
-        runtime.spawn(run_batches(
-            NotifierBatchClient::new(channel),
+    pub fn new(channel: tonic::transport::Channel, timeout: Duration) -> Self {
+        BatchNotifier {
+            client: NotifierBatchClient::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
             timeout,
-            receiver,
-        ));
-        BatchNotifier { pending }
+        }
     }
 }
 
 impl NotifierTransport for BatchNotifier {
     fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>> {
-        let pending = self.pending.clone();
-        async move {
-            let (done, outcome) = tokio::sync::oneshot::channel();
-            pending
-                .send((event, done))
-                .await
-                .map_err(|_| DeliveryError::Unavailable("the batch sender stopped".into()))?;
-            outcome.await.unwrap_or_else(|_| {
-                Err(DeliveryError::Unavailable("the batch was abandoned".into()))
+        self.deliver_batch(vec![event])
+            .map(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Err(fewer_results()))
             })
-        }
-        .boxed()
+            .boxed()
     }
-}
 
-async fn run_batches(
-    client: NotifierBatchClient<tonic::transport::Channel>,
-    timeout: Duration,
-    mut receiver: tokio::sync::mpsc::Receiver<Pending>,
-) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
-    while let Some(first) = receiver.recv().await {
-        // Wait for a free slot first: what arrives meanwhile joins this batch.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let mut client = client.clone();
-        tokio::spawn(async move {
-            let events = batch.iter().map(|(event, _)| wire_event(event)).collect();
-            let mut request = tonic::Request::new(NotifierBatchRequest { events });
+    fn max_batch(&self) -> usize {
+        MAX_BATCH
+    }
+
+    fn calls_in_flight(&self) -> Option<usize> {
+        Some(BATCHES_IN_FLIGHT)
+    }
+
+    fn deliver_batch(
+        &self,
+        events: Vec<Arc<Event>>,
+    ) -> BoxFuture<'static, Vec<Result<(), DeliveryError>>> {
+        let mut client = self.client.clone();
+        let timeout = self.timeout;
+        async move {
+            let count = events.len();
+            let wire = events.iter().map(|event| wire_event(event)).collect();
+            let mut request = tonic::Request::new(NotifierBatchRequest { events: wire });
+            // tonic's connection enforces the deadline it sends (grpc-timeout).
             request.set_timeout(timeout);
-            let answer = crate::clients::with_deadline(timeout, client.send_events(request)).await;
-            match answer {
+            match client.send_events(request).await {
                 Ok(reply) => {
-                    let mut results = reply.results.into_iter();
-                    for (_, done) in batch {
-                        let outcome = match results.next() {
+                    let mut results = reply.into_inner().results.into_iter();
+                    (0..count)
+                        .map(|_| match results.next() {
                             Some(result) if result.code == 0 => Ok(()),
                             Some(result) => Err(DeliveryError::Status {
                                 code: format!("{:?}", tonic::Code::from_i32(result.code)),
                                 message: result.message,
                             }),
-                            None => Err(DeliveryError::Status {
-                                code: "Internal".into(),
-                                message: "the plugin answered fewer results than events".into(),
-                            }),
-                        };
-                        let _ = done.send(outcome);
-                    }
+                            None => Err(fewer_results()),
+                        })
+                        .collect()
                 }
                 Err(status) => {
                     let error = DeliveryError::from(status);
-                    for (_, done) in batch {
-                        let _ = done.send(Err(error.clone()));
-                    }
+                    vec![Err(error); count]
                 }
             }
-            drop(slot);
-        });
+        }
+        .boxed()
+    }
+}
+
+fn fewer_results() -> DeliveryError {
+    DeliveryError::Status {
+        code: "Internal".into(),
+        message: "the plugin answered fewer results than events".into(),
     }
 }
 
@@ -163,7 +168,6 @@ pub async fn notifier_transport(
     channel: tonic::transport::Channel,
     timeout: Duration,
     batching: bool,
-    runtime: &tokio::runtime::Handle,
 ) -> (Arc<dyn NotifierTransport>, bool) {
     if batching {
         let mut probe = NotifierBatchClient::new(channel.clone());
@@ -178,10 +182,7 @@ pub async fn notifier_transport(
                     plugin = name,
                     "[{name}] delivering in batches (plexus.v1.NotifierBatch)"
                 );
-                return (
-                    Arc::new(BatchNotifier::start(channel, timeout, runtime)),
-                    true,
-                );
+                return (Arc::new(BatchNotifier::new(channel, timeout)), true);
             }
             Err(status) if status.code() == tonic::Code::Unimplemented => {}
             Err(status) => tracing::debug!(

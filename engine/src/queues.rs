@@ -2,6 +2,8 @@
 //! two queues per notifier (`<name>.retry` and `<name>.ahead`), adapted to
 //! the actors' `RecordQueue` trait.
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use plexus_actors::notifier::PluginQueues;
 use plexus_actors::queue::{Peeked, QueueError, RecordQueue, StoredRecord};
 use plexus_storage::{Durability, Queue, Store, StoreOptions};
@@ -83,6 +85,18 @@ impl RecordQueue for SledQueue {
 
     fn sync(&self) -> Result<(), QueueError> {
         self.0.flush().map_err(|err| self.err(err))
+    }
+
+    fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>> {
+        let flushed = self.0.flush_async();
+        let queue = self.0.name().to_owned();
+        async move {
+            flushed.await.map_err(|err| QueueError {
+                queue,
+                message: err.to_string(),
+            })
+        }
+        .boxed()
     }
 
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {

@@ -19,8 +19,14 @@ pub struct EngineSettings {
     pub rpc_timeout: Duration,
     /// Per-notifier mailbox size before events overflow to the queue.
     pub mailbox_capacity: usize,
-    /// Per-notifier RPCs in flight at most.
+    /// Per-notifier events in flight at most (handed to the plugin, not yet
+    /// acknowledged or queued). With `write_ahead`, also the most events a
+    /// host crash delivers twice.
     pub max_in_flight: usize,
+    /// Per-notifier calls in flight at most: one event each for SFTPGo's
+    /// unary service; plugins with the batch extension get fewer, fuller
+    /// calls (4 batches of up to 256 events).
+    pub max_calls_in_flight: usize,
     /// Router mailbox: how many publishes may wait before producers wait.
     pub router_mailbox: usize,
     /// Longest time a queue append waits to share a flush with others.
@@ -42,7 +48,8 @@ impl Default for EngineSettings {
             durability: Durability::OnFailure,
             rpc_timeout: crate::clients::DEFAULT_RPC_TIMEOUT,
             mailbox_capacity: 1024,
-            max_in_flight: 128,
+            max_in_flight: 1024,
+            max_calls_in_flight: 128,
             router_mailbox: 1024,
             max_flush_delay: Duration::from_millis(2),
             restart_backoff: Backoff::default(),
@@ -59,6 +66,7 @@ impl EngineSettings {
         NotifierSettings {
             mailbox_capacity: self.mailbox_capacity,
             max_in_flight: self.max_in_flight,
+            max_calls_in_flight: self.max_calls_in_flight,
             durability: self.durability,
             ..NotifierSettings::new(name, policy)
         }

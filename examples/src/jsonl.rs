@@ -14,6 +14,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use plexus_sdk::notifier::{FsEvent, LogEvent, ProviderEvent};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub use plexus_proto::Event;
@@ -88,9 +89,115 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-/// The event as one line of JSON, without the newline.
+/// The event as one line of JSON, without the newline: the same text as
+/// `event_json(event).to_string()` (keys in the same, sorted, order),
+/// written straight from the event without building a JSON tree.
 pub fn event_line(event: &Event) -> String {
-    event_json(event).to_string()
+    let line = match event {
+        Event::Fs(e) => serde_json::to_string(&FsLine {
+            action: &e.action,
+            bucket: &e.bucket,
+            elapsed: e.elapsed,
+            endpoint: &e.endpoint,
+            file_size: e.file_size,
+            fs_path: &e.fs_path,
+            fs_provider: e.fs_provider,
+            fs_target_path: &e.fs_target_path,
+            ip: &e.ip,
+            kind: "fs",
+            metadata: e
+                .metadata
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect(),
+            open_flags: e.open_flags,
+            protocol: &e.protocol,
+            role: &e.role,
+            session_id: &e.session_id,
+            ssh_cmd: &e.ssh_cmd,
+            status: e.status,
+            timestamp: e.timestamp,
+            username: &e.username,
+            virtual_path: &e.virtual_path,
+            virtual_target_path: &e.virtual_target_path,
+        }),
+        Event::Provider(e) => serde_json::to_string(&ProviderLine {
+            action: &e.action,
+            ip: &e.ip,
+            kind: "provider",
+            object_data: STANDARD.encode(&e.object_data),
+            object_name: &e.object_name,
+            object_type: &e.object_type,
+            role: &e.role,
+            timestamp: e.timestamp,
+            username: &e.username,
+        }),
+        Event::Log(e) => serde_json::to_string(&LogLine {
+            event: e.event,
+            ip: &e.ip,
+            kind: "log",
+            message: &e.message,
+            protocol: &e.protocol,
+            role: &e.role,
+            timestamp: e.timestamp,
+            username: &e.username,
+        }),
+    };
+    // Serialising strings and integers cannot fail; keep the tree path as
+    // the fallback rather than a panic.
+    line.unwrap_or_else(|_| event_json(event).to_string())
+}
+
+// The line shapes, fields in the sorted order `serde_json::Value` prints.
+
+#[derive(Serialize)]
+struct FsLine<'a> {
+    action: &'a str,
+    bucket: &'a str,
+    elapsed: i64,
+    endpoint: &'a str,
+    file_size: i64,
+    fs_path: &'a str,
+    fs_provider: i32,
+    fs_target_path: &'a str,
+    ip: &'a str,
+    kind: &'static str,
+    metadata: BTreeMap<&'a str, &'a str>,
+    open_flags: i32,
+    protocol: &'a str,
+    role: &'a str,
+    session_id: &'a str,
+    ssh_cmd: &'a str,
+    status: i32,
+    timestamp: i64,
+    username: &'a str,
+    virtual_path: &'a str,
+    virtual_target_path: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProviderLine<'a> {
+    action: &'a str,
+    ip: &'a str,
+    kind: &'static str,
+    object_data: String,
+    object_name: &'a str,
+    object_type: &'a str,
+    role: &'a str,
+    timestamp: i64,
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    event: i32,
+    ip: &'a str,
+    kind: &'static str,
+    message: &'a str,
+    protocol: &'a str,
+    role: &'a str,
+    timestamp: i64,
+    username: &'a str,
 }
 
 /// Why a line is not a valid event.
@@ -376,6 +483,30 @@ mod tests {
             let line = event_line(&event);
             assert!(!line.contains('\n'), "{line}");
             assert_eq!(parse_event_line(&line).unwrap(), event, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_direct_line_is_the_tree_line() {
+        let mut fs = full_fs();
+        fs.metadata.insert("z".into(), "last".into());
+        fs.metadata.insert("a".into(), "first \"quoted\"\n".into());
+        let events = [
+            Event::Fs(fs),
+            Event::Fs(FsEvent::default()),
+            Event::Provider(ProviderEvent {
+                object_data: b"{\"id\":1}".to_vec(),
+                username: "ad\u{e9}min".into(),
+                ..Default::default()
+            }),
+            Event::Log(LogEvent {
+                event: 3,
+                message: "tab\tand \\ backslash".into(),
+                ..Default::default()
+            }),
+        ];
+        for event in &events {
+            assert_eq!(event_line(event), event_json(event).to_string());
         }
     }
 

@@ -51,7 +51,7 @@ struct Args {
     /// The Plexus engine's durability: on_failure or write_ahead.
     #[arg(long, default_value = "on_failure", value_parser = parse_durability)]
     durability: Durability,
-    /// The Plexus engine's RPCs in flight per plugin [default: the engine's, 128].
+    /// The Plexus engine's events in flight per plugin [default: the engine's, 1024].
     #[arg(long)]
     max_in_flight: Option<usize>,
     /// Which target plugins, comma separated: go-plugin, rust-plugin.

@@ -28,8 +28,10 @@ pub struct EngineSection {
     pub shutdown_grace: Option<f64>,
     /// Per-plugin mailbox size (default 1024).
     pub mailbox_capacity: Option<usize>,
-    /// Per-plugin calls in flight at most (default 128).
+    /// Per-plugin events in flight at most (default 1024).
     pub max_in_flight: Option<usize>,
+    /// Per-plugin calls in flight at most (default 128).
+    pub max_calls_in_flight: Option<usize>,
     /// Publishes waiting for the router at most (default 1024).
     pub router_mailbox: Option<usize>,
     /// Milliseconds a queue write waits to share a flush (default 2).
@@ -92,6 +94,9 @@ impl EngineSection {
                     self.mailbox_capacity = count(problems).or(self.mailbox_capacity)
                 }
                 "MAX_IN_FLIGHT" => self.max_in_flight = count(problems).or(self.max_in_flight),
+                "MAX_CALLS_IN_FLIGHT" => {
+                    self.max_calls_in_flight = count(problems).or(self.max_calls_in_flight)
+                }
                 "ROUTER_MAILBOX" => self.router_mailbox = count(problems).or(self.router_mailbox),
                 "MAX_FLUSH_DELAY_MS" => {
                     self.max_flush_delay_ms = count(problems)
@@ -167,6 +172,9 @@ impl EngineSection {
         }
         if let Some(n) = positive(self.max_in_flight, "max_in_flight", problems) {
             settings.max_in_flight = n;
+        }
+        if let Some(n) = positive(self.max_calls_in_flight, "max_calls_in_flight", problems) {
+            settings.max_calls_in_flight = n;
         }
         if let Some(n) = positive(self.router_mailbox, "router_mailbox", problems) {
             settings.router_mailbox = n;

@@ -6,9 +6,11 @@
 //! ```
 //!
 //! - `--out PATH`: the JSONL file, created if needed, always appended to.
-//!   Lines are written by one writer thread, one `write` each, and an RPC
-//!   answers OK only after its line is in the file (handed to the OS, not
-//!   fsynced): acknowledged means recorded. Concurrent RPCs never interleave.
+//!   Lines are written by one writer thread: the lines of every event that
+//!   arrived meanwhile go out in one `write`, and an RPC answers OK only
+//!   after its line is in the file (handed to the OS, not fsynced):
+//!   acknowledged means recorded. Lines never interleave, and a failed write
+//!   is cut off again, so the file never holds half an event.
 //! - `--fail-while PATH`: while a file exists at PATH every delivery fails with
 //!   gRPC `UNAVAILABLE` ("failing while PATH exists") and nothing is recorded.
 //! - `--env-dump PATH`: at start, the whole environment is written to PATH,
@@ -148,6 +150,9 @@ impl Notifier for JsonlNotifier {
 
 type WriteJob = (String, oneshot::Sender<io::Result<()>>);
 
+/// The most lines one write carries.
+const MAX_LINES_PER_WRITE: usize = 1024;
+
 /// The single writer: a thread owning the file, fed lines over a bounded
 /// channel; each job is answered once its line is written (or failed).
 struct LineWriter {
@@ -162,8 +167,31 @@ impl LineWriter {
             .name("jsonl-writer".into())
             .spawn(move || {
                 let mut file = file;
-                while let Some((line, done)) = queue.blocking_recv() {
-                    let _ = done.send(append_line(&mut file, line));
+                let mut buffer = String::new();
+                let mut waiting = Vec::new();
+                while let Some(first) = queue.blocking_recv() {
+                    // Everything that queued up meanwhile shares this write.
+                    buffer.clear();
+                    waiting.clear();
+                    let mut next = Some(first);
+                    while let Some((line, done)) = next {
+                        buffer.push_str(&line);
+                        buffer.push('\n');
+                        waiting.push(done);
+                        next = if waiting.len() < MAX_LINES_PER_WRITE {
+                            queue.try_recv().ok()
+                        } else {
+                            None
+                        };
+                    }
+                    let written = append_lines(&mut file, buffer.as_bytes());
+                    for done in waiting.drain(..) {
+                        let outcome = match &written {
+                            Ok(()) => Ok(()),
+                            Err(err) => Err(io::Error::new(err.kind(), err.to_string())),
+                        };
+                        let _ = done.send(outcome);
+                    }
                 }
             })?;
         Ok(LineWriter { jobs, path })
@@ -187,12 +215,11 @@ impl LineWriter {
     }
 }
 
-/// Appends `line` and a newline in one write; on failure the partial line is
-/// cut off again, so the file never holds half an event.
-fn append_line(file: &mut File, mut line: String) -> io::Result<()> {
-    line.push('\n');
+/// Appends whole lines in one write; on failure the partial write is cut
+/// off again, so the file never holds half an event.
+fn append_lines(file: &mut File, lines: &[u8]) -> io::Result<()> {
     let before = file.metadata()?.len();
-    let written = file.write_all(line.as_bytes());
+    let written = file.write_all(lines);
     if written.is_err() {
         let _ = file.set_len(before);
     }
