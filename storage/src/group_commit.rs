@@ -12,25 +12,42 @@
 //! `target = requested`, releases the lock, calls the flush function once
 //! (`sled::Db::flush`, which covers every tree of the database), and
 //! publishes `flushed = target`, waking every waiter. A writer that wants
-//! durability ([`GroupCommit::wait`]) blocks until `flushed >= ticket`.
-//! Because a ticket is taken only after its write was applied, and `target`
-//! is read before the flush starts, a flush published as covering a ticket
-//! really started after that write.
+//! durability either blocks until `flushed >= ticket` ([`GroupCommit::wait`])
+//! or awaits a [`FlushWait`] ([`GroupCommit::wait_async`]), which registers
+//! its `Waker` in the shared state; the flusher wakes the wakers of the
+//! tickets a flush covered right after publishing its outcome. Because a
+//! ticket is taken only after its write was applied, and `target` is read
+//! before the flush starts, a flush published as covering a ticket really
+//! started after that write.
+//!
+//! Only the flusher thread does I/O. `request`, `current`, `wait_async` and
+//! polling a [`FlushWait`] never block on I/O: they take the state lock,
+//! which is only ever held to read and assign a few integers and to insert
+//! or remove a waker (never across a flush, and wakers are woken after it
+//! is released). So an async task can wait for durability on its executor's
+//! worker without occupying a blocking-pool thread. `wait` blocks until the
+//! flush, by design.
 //!
 //! Gathering waits at most `max_delay`, and less when waiting longer cannot
-//! help: it ends as soon as at least as many writers are blocked waiting as
-//! the previous flush served (so a lone writer is never delayed, and a steady
-//! group of N concurrent writers is flushed as soon as all N are in). When
-//! nobody waits (deferred writes only), it waits the whole `max_delay`,
+//! help: it ends as soon as at least as many writers are waiting (blocked or
+//! awaiting) for the next flush as the previous flush served (so a lone
+//! writer is never delayed, and a steady group of N concurrent writers is
+//! flushed as soon as all N are in). A waiter whose ticket the flush in
+//! progress already covers is not counted: it does not need the next one.
+//! When nobody waits (deferred writes only), it waits the whole `max_delay`,
 //! which only batches more. Writes arriving during a flush share the next.
 //!
 //! If a flush fails, every ticket up to its target gets
 //! [`StorageError::FlushFailed`]; the next writes trigger a new attempt.
 //! On drop, the thread performs a last flush of what is pending and exits.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -69,16 +86,53 @@ struct State {
     flushed: Ticket,
     /// The last failed flush: the target it covered, and why.
     failed: Option<(Ticket, String)>,
-    /// Writers blocked in `wait` whose tickets the next flush will cover
+    /// The target of the latest flush the flusher took (in progress or
+    /// done): every ticket up to it has been or is being attempted.
+    taken: Ticket,
+    /// Writers waiting (in `wait` or on a polled [`FlushWait`]) whose
+    /// tickets only the next flush will cover, i.e. tickets above `taken`
     /// (the flusher resets it when it takes its target).
     waiting: usize,
+    /// The wakers of pending [`FlushWait`]s, by (ticket, waiter id): the
+    /// flusher removes and wakes those up to its target once it published.
+    wakers: BTreeMap<(Ticket, u64), Waker>,
+    /// The id of the next registered [`FlushWait`].
+    next_waiter: u64,
     shutdown: bool,
+}
+
+impl State {
+    /// How a wait for `ticket` ends, if a flush has decided it already.
+    fn outcome(&self, ticket: Ticket, path: &std::path::Path) -> Option<Result<()>> {
+        if self.flushed >= ticket {
+            return Some(Ok(()));
+        }
+        match &self.failed {
+            Some((upto, message)) if *upto >= ticket => Some(Err(StorageError::FlushFailed {
+                path: path.to_path_buf(),
+                message: message.clone(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// Counts a waiter for `ticket` towards the gathering heuristic if only
+    /// a flush not yet taken can cover it. Returns whether it counted it.
+    fn count_waiter(&mut self, ticket: Ticket) -> bool {
+        if ticket > self.taken {
+            self.waiting += 1;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The critical sections only assign integers; a poisoned lock
-        // (a panic elsewhere while holding it) leaves the state consistent.
+        // The critical sections only assign integers and move wakers; a
+        // poisoned lock (a panic elsewhere while holding it) leaves the
+        // state consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -126,20 +180,15 @@ impl GroupCommit {
     /// Blocks until a flush covering `ticket` completed.
     pub(crate) fn wait(&self, ticket: Ticket) -> Result<()> {
         let mut state = self.shared.lock();
-        if state.flushed < ticket {
-            state.waiting += 1;
-            self.shared.work.notify_one();
-        }
+        let mut registered = false;
         loop {
-            if state.flushed >= ticket {
-                return Ok(());
+            if let Some(outcome) = state.outcome(ticket, &self.shared.path) {
+                return outcome;
             }
-            if let Some((upto, message)) = &state.failed {
-                if *upto >= ticket {
-                    return Err(StorageError::FlushFailed {
-                        path: self.shared.path.clone(),
-                        message: message.clone(),
-                    });
+            if !registered {
+                registered = true;
+                if state.count_waiter(ticket) {
+                    self.shared.work.notify_one();
                 }
             }
             state = self
@@ -147,6 +196,16 @@ impl GroupCommit {
                 .done
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A future that resolves like [`GroupCommit::wait`] once a flush
+    /// covering `ticket` completed, without blocking: see [`FlushWait`].
+    pub(crate) fn wait_async(&self, ticket: Ticket) -> FlushWait {
+        FlushWait {
+            shared: Arc::clone(&self.shared),
+            ticket,
+            registered: None,
         }
     }
 
@@ -168,22 +227,104 @@ impl Drop for GroupCommit {
     }
 }
 
+/// Resolves once a flush covering its ticket completed: `Ok(())`, or the
+/// [`StorageError::FlushFailed`] of the flush that covered it and failed.
+///
+/// Never blocks: the first poll that finds the ticket not yet covered
+/// registers the task's waker with the flusher (and counts the task as a
+/// waiting writer, as a blocked [`GroupCommit::wait`] is counted); the
+/// flusher wakes it after publishing the outcome. Dropping it before it
+/// resolves unregisters it and withdraws its count. It holds the flusher's
+/// shared state, not the store: if the store is dropped meanwhile, the
+/// flusher's last flush still decides it.
+#[must_use = "a FlushWait does nothing unless awaited"]
+pub(crate) struct FlushWait {
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    /// Set while registered: the waiter id, and whether it was counted in
+    /// `waiting`.
+    registered: Option<(u64, bool)>,
+}
+
+impl std::fmt::Debug for FlushWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushWait")
+            .field("path", &self.shared.path)
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for FlushWait {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let ticket = this.ticket;
+        let mut state = this.shared.lock();
+        if let Some(outcome) = state.outcome(ticket, &this.shared.path) {
+            if let Some((id, _counted)) = this.registered.take() {
+                // The flusher removed it when it published; this is only
+                // for a poll that got here first by other means.
+                state.wakers.remove(&(ticket, id));
+            }
+            return Poll::Ready(outcome);
+        }
+        match this.registered {
+            Some((id, _counted)) => match state.wakers.get_mut(&(ticket, id)) {
+                Some(waker) => waker.clone_from(cx.waker()),
+                // Unreachable while undecided (only the flusher removes
+                // wakers, and only decided ones); re-register to be safe.
+                None => {
+                    state.wakers.insert((ticket, id), cx.waker().clone());
+                }
+            },
+            None => {
+                let id = state.next_waiter;
+                state.next_waiter += 1;
+                state.wakers.insert((ticket, id), cx.waker().clone());
+                let counted = state.count_waiter(ticket);
+                this.registered = Some((id, counted));
+                drop(state);
+                if counted {
+                    this.shared.work.notify_one();
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for FlushWait {
+    fn drop(&mut self) {
+        let Some((id, counted)) = self.registered.take() else {
+            return;
+        };
+        let mut state = self.shared.lock();
+        state.wakers.remove(&(self.ticket, id));
+        // Still counted for the next flush (not taken yet): withdraw it, so
+        // the gathering does not wait for, or stop early for, a writer that
+        // is gone. Once taken, the count was consumed by that flush.
+        if counted && self.ticket > state.taken {
+            state.waiting = state.waiting.saturating_sub(1);
+        }
+    }
+}
+
 /// The flusher thread's loop.
 fn run(shared: &Shared, max_delay: Duration, mut flush: FlushFn) {
-    // The highest ticket a flush was attempted for (success or failure).
-    let mut attempted: Ticket = 0;
     // How many waiters the last flush that had any served: the group size
     // gathering waits for.
     let mut last_group: usize = 1;
     let mut state = shared.lock();
     loop {
-        while state.requested == attempted && !state.shutdown {
+        while state.requested == state.taken && !state.shutdown {
             state = shared
                 .work
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        if state.requested == attempted {
+        if state.requested == state.taken {
             // Shut down with nothing pending.
             return;
         }
@@ -204,6 +345,7 @@ fn run(shared: &Shared, max_delay: Duration, mut flush: FlushFn) {
             }
         }
         let target = state.requested;
+        state.taken = target;
         // Every waiter counted now holds a ticket <= target.
         let served = std::mem::take(&mut state.waiting);
         if served > 0 {
@@ -213,12 +355,22 @@ fn run(shared: &Shared, max_delay: Duration, mut flush: FlushFn) {
         let outcome = flush();
         shared.flushes.fetch_add(1, Ordering::Relaxed);
         state = shared.lock();
-        attempted = target;
         match outcome {
             Ok(()) => state.flushed = state.flushed.max(target),
             Err(message) => state.failed = Some((target, message)),
         }
         shared.done.notify_all();
+        if !state.wakers.is_empty() {
+            // The async waiters this flush decided: every ticket <= target.
+            let undecided = state.wakers.split_off(&(target.saturating_add(1), 0));
+            let decided = std::mem::replace(&mut state.wakers, undecided);
+            if !decided.is_empty() {
+                // Wake outside the lock: a waker may run arbitrary code.
+                drop(state);
+                decided.into_values().for_each(Waker::wake);
+                state = shared.lock();
+            }
+        }
     }
 }
 
@@ -226,6 +378,7 @@ fn run(shared: &Shared, max_delay: Duration, mut flush: FlushFn) {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
 
     fn counting_flush(delay: Duration) -> (FlushFn, Arc<AtomicU64>) {
         let calls = Arc::new(AtomicU64::new(0));
@@ -327,6 +480,164 @@ mod tests {
         let t = gc.current();
         gc.wait(t).expect("flushed");
         assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A flush function that signals `entered` and then waits for one `go`
+    /// per call, so a test can hold the flusher inside a flush.
+    fn gated_flush() -> (
+        FlushFn,
+        Arc<AtomicU64>,
+        mpsc::Receiver<()>,
+        mpsc::Sender<()>,
+    ) {
+        let calls = Arc::new(AtomicU64::new(0));
+        let c = Arc::clone(&calls);
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let f: FlushFn = Box::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            let _ = entered_tx.send(());
+            go_rx
+                .recv_timeout(Duration::from_secs(60))
+                .map_err(|e| format!("test gate: {e}"))
+        });
+        (f, calls, entered_rx, go_tx)
+    }
+
+    fn waiting_and_wakers(gc: &GroupCommit) -> (usize, usize) {
+        let state = gc.shared.lock();
+        (state.waiting, state.wakers.len())
+    }
+
+    fn poll_once(wait: &mut FlushWait) -> Poll<Result<()>> {
+        Pin::new(wait).poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+    }
+
+    #[test]
+    fn many_async_waiters_resolve_after_one_flush() {
+        const WAITERS: u64 = 100;
+        let (flush, calls, entered, go) = gated_flush();
+        let gc = GroupCommit::start("/test".into(), Duration::from_secs(60), flush).expect("start");
+        for _ in 0..WAITERS {
+            gc.request();
+        }
+        let waits: Vec<FlushWait> = (1..=WAITERS).map(|t| gc.wait_async(t)).collect();
+        // All of them on one thread: a wait that blocked would stall the rest.
+        let executor = std::thread::spawn(move || {
+            futures::executor::block_on(futures::future::join_all(waits))
+        });
+        // The first poll ends the gathering; the flusher takes all 100.
+        entered
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the flusher started a flush");
+        let until = Instant::now() + Duration::from_secs(30);
+        while waiting_and_wakers(&gc).1 < WAITERS as usize {
+            assert!(Instant::now() < until, "waiters never all registered");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The flush in progress covers them all: none counts for the next.
+        assert_eq!(waiting_and_wakers(&gc), (0, WAITERS as usize));
+        go.send(()).expect("release the flush");
+        let results = executor.join().expect("executor thread");
+        assert_eq!(results.len(), WAITERS as usize);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(waiting_and_wakers(&gc), (0, 0));
+    }
+
+    #[test]
+    fn an_async_waiter_on_a_flushed_ticket_resolves_at_once() {
+        let (flush, calls) = counting_flush(Duration::ZERO);
+        let gc = GroupCommit::start("/test".into(), Duration::from_secs(60), flush).expect("start");
+        // Nothing written yet: ticket 0 is covered.
+        assert!(matches!(
+            poll_once(&mut gc.wait_async(gc.current())),
+            Poll::Ready(Ok(()))
+        ));
+        let t = gc.request();
+        gc.wait(t).expect("flushed");
+        let mut wait = gc.wait_async(t);
+        assert!(matches!(poll_once(&mut wait), Poll::Ready(Ok(()))));
+        // Resolved on the first poll: never registered nor counted, and no
+        // flush was asked for.
+        assert_eq!(waiting_and_wakers(&gc), (0, 0));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn dropped_async_waiters_unregister_and_withdraw_their_count() {
+        let (flush, calls, entered, go) = gated_flush();
+        let gc = GroupCommit::start("/test".into(), Duration::from_secs(60), flush).expect("start");
+        // Hold the flusher inside a flush of ticket 1.
+        let t1 = gc.request();
+        let mut w1 = gc.wait_async(t1);
+        assert!(poll_once(&mut w1).is_pending());
+        entered
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the flusher started a flush");
+        // Ticket 2 needs the next flush: counted until dropped.
+        let t2 = gc.request();
+        let mut w2 = gc.wait_async(t2);
+        assert!(poll_once(&mut w2).is_pending());
+        assert!(
+            poll_once(&mut w2).is_pending(),
+            "a second poll counts nothing"
+        );
+        assert_eq!(waiting_and_wakers(&gc), (1, 2));
+        drop(w2);
+        assert_eq!(waiting_and_wakers(&gc), (0, 1));
+        // Never polled: nothing to undo.
+        drop(gc.wait_async(t2));
+        // Its count was consumed when the flusher took ticket 1.
+        drop(w1);
+        assert_eq!(waiting_and_wakers(&gc), (0, 0));
+        // The flushes still happen, and later waits work.
+        go.send(()).expect("release the first flush");
+        go.send(()).expect("allow the second flush");
+        let mut w = gc.wait_async(t2);
+        futures::executor::block_on(&mut w).expect("ticket 2 flushed");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(waiting_and_wakers(&gc), (0, 0));
+        gc.wait(t1).expect("ticket 1 flushed");
+    }
+
+    #[test]
+    fn a_failed_flush_fails_async_waiters_like_blocking_ones() {
+        let fail = Arc::new(AtomicBool::new(true));
+        let f = Arc::clone(&fail);
+        let flush: FlushFn = Box::new(move || {
+            if f.load(Ordering::SeqCst) {
+                Err("disk on fire".into())
+            } else {
+                Ok(())
+            }
+        });
+        let gc = GroupCommit::start("/data/q".into(), Duration::ZERO, flush).expect("start");
+        let t = gc.request();
+        let waits: Vec<FlushWait> = (0..8).map(|_| gc.wait_async(t)).collect();
+        let results = futures::executor::block_on(futures::future::join_all(waits));
+        let blocking = gc.wait(t).expect_err("flush failed").to_string();
+        for result in results {
+            let err = result.expect_err("flush failed");
+            assert!(matches!(err, StorageError::FlushFailed { .. }), "{err:?}");
+            assert_eq!(err.to_string(), blocking);
+        }
+        assert!(blocking.contains("/data/q") && blocking.contains("disk on fire"));
+        assert_eq!(waiting_and_wakers(&gc), (0, 0));
+        fail.store(false, Ordering::SeqCst);
+        let t2 = gc.request();
+        futures::executor::block_on(gc.wait_async(t2)).expect("the next flush succeeds");
+        futures::executor::block_on(gc.wait_async(t)).expect("covered");
+    }
+
+    #[test]
+    fn an_async_waiter_outliving_the_flusher_gets_its_last_flush() {
+        let (flush, calls) = counting_flush(Duration::ZERO);
+        let gc = GroupCommit::start("/test".into(), Duration::from_secs(60), flush).expect("start");
+        let wait = gc.wait_async(gc.request());
+        drop(gc);
+        futures::executor::block_on(wait).expect("covered by the flush on drop");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

@@ -47,7 +47,11 @@
 //!
 //! The API is synchronous and blocks on disk I/O and on flushes. Call it from
 //! a dedicated thread or `tokio::task::spawn_blocking`, never on an async
-//! executor's worker or an actix arbiter.
+//! executor's worker or an actix arbiter. The one exception is the wait for
+//! durability: [`Queue::flush_async`] (and [`Store::flush_async`]) return a
+//! future that the group-commit flusher wakes, which never blocks, so async
+//! code can push with [`Durability::Deferred`] in `spawn_blocking` and await
+//! the flush without a blocking-pool thread waiting for it.
 //!
 //! ```no_run
 //! use plexus_storage::{QueueOptions, Store, StoreOptions};

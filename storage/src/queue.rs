@@ -12,11 +12,17 @@
 //! happens after the lock is released, which is what lets concurrent pushers
 //! share one flush.
 //!
+//! Every method may block on disk I/O except [`Queue::flush_async`], which
+//! never does: it only takes a ticket and returns a future the group-commit
+//! flusher wakes, so async code can wait for durability without holding a
+//! blocking-pool thread.
+//!
 //! Besides the records, the tree holds one metadata entry under the 1-byte key
 //! `[0]` (it sorts before every 8-byte record key): the next sequence number,
 //! written in the same batch as every removal, so that emptying a queue and
 //! restarting does not reuse sequence numbers.
 
+use std::future::Future;
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,9 +148,9 @@ impl QueueShared {
 /// A handle to one queue. Cheap to clone; all clones (and all handles
 /// obtained for the same name from the same [`crate::Store`]) share state.
 ///
-/// Every method may block on disk I/O (and the pushing ones on a flush):
-/// call them from a dedicated thread or `spawn_blocking`, never from an async
-/// executor's worker.
+/// Every method except [`Queue::flush_async`] may block on disk I/O (and the
+/// pushing ones on a flush): call them from a dedicated thread or
+/// `spawn_blocking`, never from an async executor's worker.
 #[derive(Clone)]
 pub struct Queue {
     shared: Arc<QueueShared>,
@@ -414,6 +420,29 @@ impl Queue {
     pub fn flush(&self) -> Result<()> {
         let ticket = self.store.commit.current();
         self.store.commit.wait(ticket)
+    }
+
+    /// [`Queue::flush`] without blocking: the writes covered are those made
+    /// through this queue's store before this call (not before the first
+    /// poll); the returned future resolves once a flush covering them
+    /// completed, with the same result `flush` would have returned (the
+    /// flush is shared with concurrent writers, and fails with
+    /// [`StorageError::FlushFailed`] the same way).
+    ///
+    /// Unlike every other method, neither this call nor polling the future
+    /// blocks on I/O (they take a lock held only for a few assignments), so
+    /// it may be awaited on an async executor's worker or an actix arbiter:
+    /// the flusher thread wakes the task. Dropping the future before it
+    /// resolves is harmless (the writes are still flushed). It does not keep
+    /// the store open; if the store is dropped meanwhile, its final flush
+    /// still decides the result.
+    ///
+    /// A typical use: [`Queue::push_nowait`] (or
+    /// [`Durability::Deferred`] batches) in `spawn_blocking`, then await
+    /// this on the worker.
+    pub fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + Unpin + 'static {
+        let ticket = self.store.commit.current();
+        self.store.commit.wait_async(ticket)
     }
 
     /// How many records the queue holds (O(1)). Includes corrupt records not

@@ -7,6 +7,7 @@
 //! (sequence counter, length, write lock).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -42,7 +43,8 @@ impl Default for StoreOptions {
 impl StoreOptions {
     /// The longest the flusher waits, after the first write that needs a
     /// flush, for more writes to share that flush. Default 2 ms. It waits
-    /// less when it can: as soon as as many writers are waiting as the
+    /// less when it can: as soon as as many writers are waiting for the next
+    /// flush (in a push or a flush, or awaiting a `flush_async`) as the
     /// previous flush served (so a lone writer is not delayed); and the
     /// whole delay when nobody waits (deferred writes only). Zero flushes at
     /// once (writes arriving during a flush still share the next one).
@@ -92,8 +94,9 @@ impl QueueOptions {
 /// background threads can hold its lock for a moment after the database is
 /// dropped; the drop waits for them, up to 5 s).
 ///
-/// Every method may block on disk I/O: call them from a dedicated thread or
-/// `spawn_blocking`, never from an async executor's worker.
+/// Every method except [`Store::flush_async`] may block on disk I/O: call
+/// them from a dedicated thread or `spawn_blocking`, never from an async
+/// executor's worker.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -235,6 +238,12 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         let ticket = self.inner.commit.current();
         self.inner.commit.wait(ticket)
+    }
+
+    /// [`Store::flush`] without blocking: see [`crate::Queue::flush_async`].
+    pub fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + Unpin + 'static {
+        let ticket = self.inner.commit.current();
+        self.inner.commit.wait_async(ticket)
     }
 
     /// How many group flushes have been performed since open.

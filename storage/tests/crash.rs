@@ -10,7 +10,7 @@ use common::{child_dir, deadline, spawn_child, Lines};
 use plexus_storage::{Store, StoreOptions};
 
 const MODE: &str = "pusher";
-const THREADS: u64 = 3;
+const THREADS: u64 = 4;
 const BATCH: u64 = 5;
 const REPORTED_BEFORE_KILL: usize = 2000;
 
@@ -25,8 +25,9 @@ fn event_ts(thread: u64, i: u64) -> i64 {
 }
 
 /// In a child process: pushes forever from several threads (thread 0 in
-/// batches), printing `SEQ <seq> <thread> <i> END` only after the push returned
-/// Ok.
+/// batches; thread 3 without waiting, then awaiting `flush_async`), printing
+/// `SEQ <seq> <thread> <i> END` only after the push (and for thread 3 the
+/// flush) returned Ok.
 #[test]
 #[ignore = "child process of acknowledged_pushes_survive_kill_9"]
 fn child_pushes_until_killed() {
@@ -54,6 +55,11 @@ fn child_pushes_until_killed() {
                             println!("SEQ {seq} {t} {k} END");
                         }
                         i += BATCH;
+                    } else if t == 3 {
+                        let seq = q.push_nowait(event_ts(t, i), &payload(t, i)).expect("push");
+                        futures::executor::block_on(q.flush_async()).expect("flush_async");
+                        println!("SEQ {seq} {t} {i} END");
+                        i += 1;
                     } else {
                         let seq = q.push(event_ts(t, i), &payload(t, i)).expect("push");
                         println!("SEQ {seq} {t} {i} END");
@@ -127,6 +133,10 @@ fn acknowledged_pushes_survive_kill_9() {
         }
         last_i.insert(t, (seq, i));
     }
+
+    // Every way of acknowledging (push, batch, deferred push + flush_async)
+    // was exercised.
+    assert_eq!(last_i.len() as u64, THREADS, "threads that acknowledged");
 
     let max_seen = reported
         .iter()

@@ -89,3 +89,69 @@ fn zero_delay_flushes_at_once_and_still_works() {
     assert!(store.flush_count() >= 1);
     assert_eq!(q.len(), 20);
 }
+
+#[test]
+fn many_flush_async_waiters_on_one_thread_share_one_flush() {
+    const WRITERS: usize = 4;
+    const PUSHES: usize = 25;
+    const WAITERS: usize = 50;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A long gathering delay: with deferred pushes only, nothing is flushed
+    // until somebody waits.
+    let store = Store::open(
+        dir.path(),
+        StoreOptions::default().max_flush_delay(Duration::from_secs(60)),
+    )
+    .expect("open");
+    let q = store.queue("async").expect("queue");
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in 0..PUSHES {
+                    q.push_nowait(i as i64, format!("{t}-{i}").as_bytes())
+                        .expect("push");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let before = store.flush_count();
+    let started = std::time::Instant::now();
+    let waits: Vec<_> = (0..WAITERS)
+        .map(|i| {
+            if i % 2 == 0 {
+                futures::future::Either::Left(q.flush_async())
+            } else {
+                futures::future::Either::Right(store.flush_async())
+            }
+        })
+        .collect();
+    let results = futures::executor::block_on(futures::future::join_all(waits));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // The first waiter ended the gathering: no 60 s wait, one flush for all.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(store.flush_count() - before, 1);
+    assert_eq!(q.len(), (WRITERS * PUSHES) as u64);
+}
+
+#[test]
+fn flush_async_does_not_keep_the_store_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(
+        dir.path(),
+        StoreOptions::default().max_flush_delay(Duration::from_secs(60)),
+    )
+    .expect("open");
+    let q = store.queue("async").expect("queue");
+    q.push_nowait(1, b"pending").expect("push");
+    let wait = q.flush_async();
+    drop(q);
+    drop(store);
+    // Closed (its final flush made), so it can be opened again at once.
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    futures::executor::block_on(wait).expect("decided by the final flush");
+    assert_eq!(store.queue("async").expect("queue").len(), 1);
+}
