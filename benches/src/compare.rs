@@ -23,8 +23,10 @@ pub struct Options {
     pub window: usize,
     pub auto_mtls: bool,
     pub durability: Durability,
-    /// The engine's RPCs in flight per plugin; `None`: its default.
+    /// The engine's events in flight per plugin; `None`: its default.
     pub max_in_flight: Option<usize>,
+    /// The engine's calls in flight per plugin; `None`: its default.
+    pub max_calls_in_flight: Option<usize>,
     pub targets: Vec<Target>,
     pub rust_plugin: PathBuf,
     pub go: GoFixtures,
@@ -101,6 +103,7 @@ pub fn run(options: &Options) -> Result<Report> {
                 auto_mtls: options.auto_mtls,
                 durability: options.durability,
                 max_in_flight: options.max_in_flight,
+                max_calls_in_flight: options.max_calls_in_flight,
                 run_dir: options.work_dir.join(format!("plexus-{tag}-{round}")),
                 go_record: &options.go_record,
                 poll: options.poll,
@@ -147,6 +150,9 @@ pub fn run(options: &Options) -> Result<Report> {
             plexus_max_in_flight: options
                 .max_in_flight
                 .unwrap_or(plexus_engine::EngineSettings::default().max_in_flight),
+            plexus_max_calls_in_flight: options
+                .max_calls_in_flight
+                .unwrap_or(plexus_engine::EngineSettings::default().max_calls_in_flight),
             build_profile: crate::locate::profile_name(),
             command: options.command.clone(),
         },

@@ -7,7 +7,7 @@
 //! handing over never waits for an earlier event's acceptance (each
 //! `notify` is its own future, as each event is its own goroutine in
 //! SFTPGo). The engine runs with its defaults; only the data directory and
-//! the durability mode are set (and `max_in_flight` when asked). CPU is counted from just before the engine
+//! the durability mode are set (and `max_in_flight`, `max_calls_in_flight` when asked). CPU is counted from just before the engine
 //! starts until its plugin has exited: the whole harness process (minus the
 //! tail thread) as the host, the reaped plugin process as the plugin.
 
@@ -39,6 +39,8 @@ pub struct PlexusRun<'a> {
     pub durability: Durability,
     /// `EngineSettings::max_in_flight`; `None`: the engine's default.
     pub max_in_flight: Option<usize>,
+    /// `EngineSettings::max_calls_in_flight`; `None`: the engine's default.
+    pub max_calls_in_flight: Option<usize>,
     /// A fresh directory for this run.
     pub run_dir: PathBuf,
     /// Where the Go plugin records (the `PLEXUS_RECORD_FILE` of this process).
@@ -83,6 +85,9 @@ impl PlexusRun<'_> {
             data_dir: self.run_dir.join("data"),
             durability: self.durability,
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+            max_calls_in_flight: self
+                .max_calls_in_flight
+                .unwrap_or(defaults.max_calls_in_flight),
             ..defaults
         }
     }

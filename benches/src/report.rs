@@ -111,8 +111,11 @@ pub struct Settings {
     pub window: usize,
     pub auto_mtls: bool,
     pub durability: String,
-    /// The Plexus engine's `max_in_flight` (RPCs in flight per plugin).
+    /// The Plexus engine's `max_in_flight` (events in flight per plugin).
     pub plexus_max_in_flight: usize,
+    /// The Plexus engine's `max_calls_in_flight` (calls in flight per plugin).
+    #[serde(default)]
+    pub plexus_max_calls_in_flight: usize,
     pub build_profile: String,
     pub command: String,
 }

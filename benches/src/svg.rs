@@ -112,11 +112,12 @@ pub fn render(report: &Report) -> String {
     let m = &report.machine;
     let _ = writeln!(
         svg,
-        r#"<text x="10" y="20" font-size="15" font-weight="bold">Plexus vs SFTPGo-style Go host: {} events × {} rounds, ≤{} in flight (Plexus max_in_flight {}), mTLS {}, {}</text>"#,
+        r#"<text x="10" y="20" font-size="15" font-weight="bold">Plexus vs SFTPGo-style Go host: {} events × {} rounds, ≤{} in flight (Plexus max_in_flight {}, max_calls_in_flight {}), mTLS {}, {}</text>"#,
         s.events,
         s.rounds,
         s.window,
         s.plexus_max_in_flight,
+        s.plexus_max_calls_in_flight,
         if s.auto_mtls { "on" } else { "off" },
         escape(&s.durability)
     );

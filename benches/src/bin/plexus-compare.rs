@@ -54,6 +54,9 @@ struct Args {
     /// The Plexus engine's events in flight per plugin [default: the engine's, 1024].
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// The Plexus engine's calls in flight per plugin [default: the engine's, 128].
+    #[arg(long)]
+    max_calls_in_flight: Option<usize>,
     /// Which target plugins, comma separated: go-plugin, rust-plugin.
     #[arg(long, value_delimiter = ',', default_value = "go-plugin,rust-plugin", value_parser = parse_target)]
     targets: Vec<Target>,
@@ -153,6 +156,7 @@ fn run(args: Args) -> Result<ExitCode> {
         auto_mtls: !args.no_mtls,
         durability: args.durability,
         max_in_flight: args.max_in_flight,
+        max_calls_in_flight: args.max_calls_in_flight,
         targets: args.targets,
         rust_plugin,
         go,
