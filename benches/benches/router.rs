@@ -5,7 +5,7 @@
 //!
 //! Both sides decide the targets with the same compiled `RoutingTable` and
 //! share each event as one `Arc`, so the difference is what the actors
-//! cost: mailboxes, the in-flight semaphore, a task per delivery and the
+//! cost: mailboxes, the in-flight semaphore, the delivery lane and the
 //! producer's round trip to the router. The fake plugin acknowledges at
 //! once. An iteration ends when every delivery has finished (a `Drain` of
 //! each actor; a flush marker through each channel).
