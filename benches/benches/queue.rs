@@ -13,17 +13,24 @@
 //!   (`peek_oldest` + `remove`), then wait for the removals to be flushed,
 //!   against raw sled scanning 256 keys, removing them in one batch, and one
 //!   flush at the end.
+//! - `write_ahead_cycle`: what write-ahead durability costs per event:
+//!   append N records, wait until they are durable, remove them, wait
+//!   again; the log-structured `LogQueue` (an append to an in-memory buffer
+//!   per event, one `write(2)` per flush, one settle record per removal)
+//!   against the sled `Queue` (`push_nowait` per event, `flush`, `remove`,
+//!   `flush`), for N = 256 and 4 096.
 //!
 //! Payloads are real queue records: the durable encoding of an SFTPGo
 //! upload event (≈ 150 bytes).
 //!
-//! `cargo bench -p plexus-benches --bench queue`
+//! `cargo bench -p plexus-benches --bench queue` (one group: add its name,
+//! e.g. `-- write_ahead_cycle`)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use plexus_actors::event::{encode, Origin};
 use plexus_proto::sftpgo::FsEvent;
 use plexus_proto::Event;
-use plexus_storage::{Durability, Queue, Store, StoreOptions};
+use plexus_storage::{Durability, LogOptions, LogQueue, Queue, Store, StoreOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -305,5 +312,56 @@ fn drain(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, push, drain);
+fn write_ahead_cycle(c: &mut Criterion) {
+    let payload = payload();
+    let mut group = c.benchmark_group("write_ahead_cycle");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = LogQueue::open(dir.path().join("log"), LogOptions::default()).expect("open log");
+    let (_store, queue) = open_queue(&dir.path().join("plexus"));
+
+    for n in [BATCH, BIG_BATCH] {
+        let parameter = format!("{n} events");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("log_queue", &parameter), |b| {
+            b.iter_custom(|iters| {
+                let mut seqs = Vec::with_capacity(n);
+                let began = Instant::now();
+                for _ in 0..iters {
+                    seqs.clear();
+                    for _ in 0..n {
+                        seqs.push(log.append(TIMESTAMP, &payload).expect("append"));
+                    }
+                    log.flush().expect("flush appends");
+                    log.remove(&seqs).expect("remove");
+                    log.flush().expect("flush removals");
+                }
+                began.elapsed()
+            })
+        });
+        group.bench_function(BenchmarkId::new("sled_queue", &parameter), |b| {
+            b.iter_custom(|iters| {
+                let mut seqs = Vec::with_capacity(n);
+                let began = Instant::now();
+                for _ in 0..iters {
+                    seqs.clear();
+                    for _ in 0..n {
+                        seqs.push(queue.push_nowait(TIMESTAMP, &payload).expect("push"));
+                    }
+                    queue.flush().expect("flush pushes");
+                    queue.remove(&seqs).expect("remove");
+                    queue.flush().expect("flush removals");
+                }
+                began.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, push, drain, write_ahead_cycle);
 criterion_main!(benches);

@@ -68,3 +68,63 @@ fn wait_until_unlocked(file: &Path, max_wait: Duration) {
 
 #[cfg(not(unix))]
 fn wait_until_unlocked(_file: &Path, _max_wait: Duration) {}
+
+/// An exclusive lock on a directory that this crate manages itself (not
+/// through sled): an `flock` on `<dir>/LOCK`, held for as long as the value
+/// lives. `flock` locks belong to the open file description, so a second
+/// open in the same process conflicts too, and the kernel releases the lock
+/// when the process dies (a `kill -9` leaves no stale lock behind).
+pub(crate) struct DirLock {
+    _file: std::fs::File,
+}
+
+/// The file [`DirLock`] locks inside the directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// Why [`DirLock::acquire`] failed.
+pub(crate) enum LockError {
+    /// Another holder has it.
+    Busy,
+    /// The lock file could not be opened or locked.
+    Io(std::io::Error),
+}
+
+impl DirLock {
+    /// Takes the lock without waiting.
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE))
+            .map_err(LockError::Io)?;
+        lock_exclusive(&file)?;
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(unix)]
+fn lock_exclusive(file: &std::fs::File) -> Result<(), LockError> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is valid for the duration of the call (the
+        // file outlives it); flock has no memory-safety preconditions.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(LockError::Busy);
+        }
+        return Err(LockError::Io(err));
+    }
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &std::fs::File) -> Result<(), LockError> {
+    Ok(())
+}

@@ -89,6 +89,24 @@ pub enum StorageError {
     #[error("queue {queue:?} in {} was dropped", .path.display())]
     QueueDropped { path: PathBuf, queue: String },
 
+    /// A [`crate::LogQueue`] directory is held by another process (or
+    /// another open `LogQueue` in this process): its `LOCK` file is locked.
+    #[error(
+        "log queue directory {} is locked: another process (or another LogQueue in this \
+         process) holds it open; stop that process or use another directory",
+        .path.display()
+    )]
+    LogLocked { path: PathBuf },
+
+    /// A file operation of a [`crate::LogQueue`] failed.
+    #[error("log queue {}: {op} failed: {source}", .path.display())]
+    LogIo {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The group flush (sled `flush`) failed. The writes it covered are
     /// applied and readable in this process but may not survive a crash.
     #[error(

@@ -13,6 +13,12 @@
 //!   only grows, across restarts too; O(1) [`Queue::len`]; bounded by count
 //!   ([`QueueOptions::max_len`], checked atomically with the write) and by age
 //!   ([`Queue::drop_older_than`]).
+//! - A [`LogQueue`] is a write-ahead queue in a directory of its own: an
+//!   append-only log of segment files with the unsettled records in memory,
+//!   for the engine's `write_ahead` durability, where every event is queued
+//!   and settled within moments; its per-record cost is an append to a
+//!   buffer, written with one `write(2)` per group commit (see
+//!   `log_queue.rs` for its format, durability and recovery).
 //! - Every record carries a format version and a CRC-32: a corrupt record is
 //!   skipped, removed, counted ([`Queue::corrupt_skipped`]) and reported in
 //!   [`PeekResult::corrupt`] for the caller to log; it is never returned and
@@ -72,11 +78,13 @@ mod crc32;
 mod dir_lock;
 mod error;
 mod group_commit;
+mod log_queue;
 mod queue;
 mod record;
 mod store;
 
 pub use error::{CorruptRecord, Result, StorageError};
+pub use log_queue::{LogOptions, LogQueue, LogRecovery};
 pub use queue::{Durability, PeekResult, Queue};
 pub use record::{DecodeError, Record, Seq, FORMAT_VERSION, RECORD_OVERHEAD};
 pub use store::{QueueOptions, Store, StoreOptions, MAX_QUEUE_NAME_LEN};
