@@ -150,7 +150,7 @@ impl Engine {
         if !problems.is_empty() {
             return Err(EngineError::Config(problems));
         }
-        let store = QueueStore::open(&settings.data_dir.join("queue"), settings.max_flush_delay)
+        let store = QueueStore::open(&settings.data_dir, settings.max_flush_delay)
             .await
             .map_err(EngineError::Queue)?;
         let started = start_plugins(&plugins, &settings).await?;

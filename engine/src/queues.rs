@@ -1,13 +1,16 @@
-//! The engine's durable queues: one sled database under the data directory,
-//! two queues per notifier (`<name>.retry` and `<name>.ahead`), adapted to
-//! the actors' `RecordQueue` trait.
+//! The engine's durable queues, adapted to the actors' `RecordQueue` trait:
+//! per notifier, a retry queue `<name>.retry` in the sled database under
+//! `<data_dir>/queue` (a backlog that may grow large while a plugin is
+//! down), and a write-ahead log under `<data_dir>/wal/<name>` (the events
+//! in flight with `write_ahead` durability: an append and a settle mark per
+//! event instead of a B-tree insert and remove).
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::notifier::PluginQueues;
 use plexus_actors::queue::{Peeked, QueueError, RecordQueue, StoredRecord};
-use plexus_storage::{Durability, Queue, Store, StoreOptions};
-use std::path::Path;
+use plexus_storage::{Durability, LogOptions, LogQueue, Queue, Store, StoreOptions};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +18,17 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct QueueStore {
     store: Store,
+    /// Where the write-ahead logs live, one directory per notifier.
+    wal_dir: PathBuf,
+    max_flush_delay: Duration,
 }
 
 impl QueueStore {
-    /// Opens (or creates) the store; a blocking open runs off the runtime.
-    pub async fn open(dir: &Path, max_flush_delay: Duration) -> Result<QueueStore, String> {
-        let dir = dir.to_owned();
+    /// Opens (or creates) the store under `data_dir`; a blocking open runs
+    /// off the runtime.
+    pub async fn open(data_dir: &Path, max_flush_delay: Duration) -> Result<QueueStore, String> {
+        let dir = data_dir.join("queue");
+        let wal_dir = data_dir.join("wal");
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
@@ -28,7 +36,11 @@ impl QueueStore {
                 &dir,
                 StoreOptions::default().max_flush_delay(max_flush_delay),
             )
-            .map(|store| QueueStore { store })
+            .map(|store| QueueStore {
+                store,
+                wal_dir,
+                max_flush_delay,
+            })
             .map_err(|err| err.to_string())
         })
         .await
@@ -36,20 +48,29 @@ impl QueueStore {
     }
 
     /// The retry and write-ahead queues of the notifier called `name`.
+    ///
+    /// Events an earlier version left in the sled write-ahead queue
+    /// (`<name>.ahead`) are moved to the retry queue, so the next re-drive
+    /// delivers them, and that queue is dropped.
     pub async fn plugin_queues(&self, name: &str) -> Result<PluginQueues, String> {
         let store = self.store.clone();
         let name = name.to_owned();
+        let wal_dir = self.wal_dir.join(&name);
+        let options = LogOptions::default().max_flush_delay(self.max_flush_delay);
         tokio::task::spawn_blocking(move || {
             let retry = store
                 .queue(&format!("{name}.retry"))
                 .map_err(|e| e.to_string())?;
-            let ahead = store
-                .queue(&format!("{name}.ahead"))
-                .map_err(|e| e.to_string())?;
-            Ok(PluginQueues {
+            let ahead = LogQueue::open(&wal_dir, options).map_err(|e| e.to_string())?;
+            for damage in &ahead.recovery().corrupt {
+                tracing::warn!("[{name}] write-ahead log: {damage}");
+            }
+            let queues = PluginQueues {
                 retry: Arc::new(SledQueue(retry)),
-                write_ahead: Arc::new(SledQueue(ahead)),
-            })
+                write_ahead: Arc::new(LogRecordQueue(ahead)),
+            };
+            move_legacy_write_ahead(&store, &name, &queues)?;
+            Ok(queues)
         })
         .await
         .map_err(|err| format!("queue open task failed: {err}"))?
@@ -131,5 +152,143 @@ impl RecordQueue for SledQueue {
 
     fn len(&self) -> u64 {
         self.0.len()
+    }
+}
+
+/// Moves the records of a sled write-ahead queue (`<name>.ahead`, from an
+/// earlier version) to the retry queue and drops it.
+fn move_legacy_write_ahead(store: &Store, name: &str, queues: &PluginQueues) -> Result<(), String> {
+    let legacy_name = format!("{name}.ahead");
+    if !store
+        .names()
+        .map_err(|e| e.to_string())?
+        .contains(&legacy_name)
+    {
+        return Ok(());
+    }
+    let legacy = store.queue(&legacy_name).map_err(|e| e.to_string())?;
+    let moved = PluginQueues {
+        retry: queues.retry.clone(),
+        write_ahead: Arc::new(SledQueue(legacy)),
+    }
+    .recover_write_ahead()
+    .map_err(|e| e.to_string())?;
+    store.drop_queue(&legacy_name).map_err(|e| e.to_string())?;
+    store.flush().map_err(|e| e.to_string())?;
+    if moved > 0 {
+        tracing::info!(
+            "[{name}] {moved} events of the old write-ahead queue will be delivered again"
+        );
+    }
+    Ok(())
+}
+
+/// A write-ahead log as the actors see it.
+pub struct LogRecordQueue(pub LogQueue);
+
+impl LogRecordQueue {
+    fn err(&self, err: impl std::fmt::Display) -> QueueError {
+        QueueError {
+            queue: self.0.path().display().to_string(),
+            message: err.to_string(),
+        }
+    }
+}
+
+impl RecordQueue for LogRecordQueue {
+    fn append(&self, event_ts_ns: i64, payload: &[u8]) -> Result<u64, QueueError> {
+        self.0
+            .append(event_ts_ns, payload)
+            .map_err(|err| self.err(err))
+    }
+
+    fn sync(&self) -> Result<(), QueueError> {
+        self.0.flush().map_err(|err| self.err(err))
+    }
+
+    fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>> {
+        let flushed = self.0.flush_async();
+        let queue = self.0.path().display().to_string();
+        async move {
+            flushed.await.map_err(|err| QueueError {
+                queue,
+                message: err.to_string(),
+            })
+        }
+        .boxed()
+    }
+
+    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
+        let result = self.0.peek_oldest(n).map_err(|err| self.err(err))?;
+        Ok(Peeked {
+            corrupt_discarded: result.corrupt.len() as u64,
+            records: result
+                .records
+                .into_iter()
+                .map(|record| StoredRecord {
+                    seq: record.seq,
+                    event_ts_ns: record.event_ts_ns,
+                    payload: record.payload,
+                })
+                .collect(),
+        })
+    }
+
+    fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
+        self.0.remove(seqs).map(|_| ()).map_err(|err| self.err(err))
+    }
+
+    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError> {
+        self.0
+            .drop_older_than(cutoff_ns)
+            .map(|n| n as u64)
+            .map_err(|err| self.err(err))
+    }
+
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_old_sled_write_ahead_queue_moves_to_retry_and_the_log_takes_over() {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        {
+            let old = Store::open(data.path().join("queue"), StoreOptions::default())
+                .expect("the old store opens");
+            let ahead = old.queue("plugin.1234.ahead").expect("the old queue");
+            for ts in 1..=3 {
+                ahead.push(ts, b"event").expect("an old record");
+            }
+        }
+        let store = QueueStore::open(data.path(), Duration::from_millis(1))
+            .await
+            .expect("the store opens");
+        let queues = store
+            .plugin_queues("plugin.1234")
+            .await
+            .expect("the plugin's queues open");
+        assert_eq!(queues.retry.len(), 3, "the old records wait for a re-drive");
+        assert_eq!(queues.write_ahead.len(), 0);
+        assert!(!store
+            .store
+            .names()
+            .expect("names")
+            .contains(&"plugin.1234.ahead".to_owned()));
+        assert!(data.path().join("wal").join("plugin.1234").is_dir());
+
+        let seq = queues.write_ahead.append(7, b"new").expect("an append");
+        queues.write_ahead.sync_async().await.expect("durable");
+        let peeked = queues.write_ahead.peek_oldest(10).expect("a peek");
+        assert_eq!(peeked.records.len(), 1);
+        assert_eq!(
+            (peeked.records[0].seq, peeked.records[0].event_ts_ns),
+            (seq, 7)
+        );
+        assert_eq!(peeked.records[0].payload, b"new");
     }
 }

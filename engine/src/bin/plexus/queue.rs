@@ -1,9 +1,30 @@
 //! `plexus queue stats|drop`: look at and clear the durable queues of a
-//! data directory while the daemon is stopped.
+//! data directory while the daemon is stopped: the retry queues in the sled
+//! database under `queue/`, and the write-ahead logs under `wal/<name>/`
+//! (shown as `<name>.ahead`).
 
-use plexus_storage::{Store, StoreOptions};
-use std::path::Path;
+use plexus_storage::{LogOptions, LogQueue, Store, StoreOptions};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The write-ahead log directories of a data directory, by plugin queue name.
+fn write_ahead_logs(data_dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("wal")) else {
+        return Vec::new();
+    };
+    let mut logs: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            )
+        })
+        .collect();
+    logs.sort();
+    logs
+}
 
 fn open(data_dir: &Path) -> Result<Store, String> {
     let dir = data_dir.join("queue");
@@ -32,13 +53,20 @@ pub fn stats(data_dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if names.is_empty() {
+    let logs = write_ahead_logs(data_dir);
+    if names.is_empty() && logs.is_empty() {
         println!("no queues in {}", data_dir.display());
     }
     for name in names {
         match store.queue(&name) {
             Ok(queue) => println!("{name}\t{} events", queue.len()),
             Err(err) => println!("{name}\tunreadable: {err}"),
+        }
+    }
+    for (name, dir) in logs {
+        match LogQueue::open(&dir, LogOptions::default()) {
+            Ok(log) => println!("{name}.ahead\t{} events", log.len()),
+            Err(err) => println!("{name}.ahead\tunreadable: {err}"),
         }
     }
     ExitCode::SUCCESS
@@ -62,9 +90,30 @@ pub fn drop(data_dir: &Path, plugin: &str) -> ExitCode {
                 || name.strip_suffix(".retry").or(name.strip_suffix(".ahead")) == Some(plugin)
         })
         .collect();
-    if matching.is_empty() {
+    let matching_logs: Vec<(String, PathBuf)> = write_ahead_logs(data_dir)
+        .into_iter()
+        .filter(|(name, _)| name == plugin || format!("{name}.ahead") == plugin)
+        .collect();
+    if matching.is_empty() && matching_logs.is_empty() {
         eprintln!("plexus queue drop: no queue named {plugin:?} (see `plexus queue stats`)");
         return ExitCode::FAILURE;
+    }
+    for (name, dir) in matching_logs {
+        // Opening takes the log's lock: a running daemon makes this fail.
+        let len = match LogQueue::open(&dir, LogOptions::default()) {
+            Ok(log) => log.len(),
+            Err(err) => {
+                eprintln!("plexus queue drop: {name}.ahead: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => println!("dropped {name}.ahead ({len} events)"),
+            Err(err) => {
+                eprintln!("plexus queue drop: removing {}: {err}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
     }
     for name in matching {
         let len = store.queue(&name).map(|q| q.len()).unwrap_or_default();
