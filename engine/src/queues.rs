@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::notifier::PluginQueues;
 use plexus_actors::queue::{Peeked, QueueError, RecordQueue, StoredRecord};
-use plexus_storage::{Durability, LogOptions, LogQueue, Queue, Store, StoreOptions};
+use plexus_storage::{Durability, LogOptions, LogQueue, PeekResult, Queue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,21 +122,7 @@ impl RecordQueue for SledQueue {
 
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
         let result = self.0.peek_oldest(n).map_err(|err| self.err(err))?;
-        for corrupt in &result.corrupt {
-            tracing::warn!("{corrupt}");
-        }
-        Ok(Peeked {
-            corrupt_discarded: result.corrupt.len() as u64,
-            records: result
-                .records
-                .into_iter()
-                .map(|record| StoredRecord {
-                    seq: record.seq,
-                    event_ts_ns: record.event_ts_ns,
-                    payload: record.payload,
-                })
-                .collect(),
-        })
+        Ok(peeked(result))
     }
 
     fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
@@ -183,6 +169,25 @@ fn move_legacy_write_ahead(store: &Store, name: &str, queues: &PluginQueues) -> 
     Ok(())
 }
 
+/// A storage peek as the actors see it; damaged records are logged.
+fn peeked(result: PeekResult) -> Peeked {
+    for corrupt in &result.corrupt {
+        tracing::warn!("{corrupt}");
+    }
+    Peeked {
+        corrupt_discarded: result.corrupt.len() as u64,
+        records: result
+            .records
+            .into_iter()
+            .map(|record| StoredRecord {
+                seq: record.seq,
+                event_ts_ns: record.event_ts_ns,
+                payload: record.payload,
+            })
+            .collect(),
+    }
+}
+
 /// A write-ahead log as the actors see it.
 pub struct LogRecordQueue(pub LogQueue);
 
@@ -220,18 +225,7 @@ impl RecordQueue for LogRecordQueue {
 
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
         let result = self.0.peek_oldest(n).map_err(|err| self.err(err))?;
-        Ok(Peeked {
-            corrupt_discarded: result.corrupt.len() as u64,
-            records: result
-                .records
-                .into_iter()
-                .map(|record| StoredRecord {
-                    seq: record.seq,
-                    event_ts_ns: record.event_ts_ns,
-                    payload: record.payload,
-                })
-                .collect(),
-        })
+        Ok(peeked(result))
     }
 
     fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
