@@ -150,9 +150,13 @@ impl Engine {
         if !problems.is_empty() {
             return Err(EngineError::Config(problems));
         }
-        let store = QueueStore::open(&settings.data_dir, settings.max_flush_delay)
-            .await
-            .map_err(EngineError::Queue)?;
+        let store = QueueStore::open(
+            &settings.data_dir,
+            settings.max_flush_delay,
+            settings.write_ahead_fsync,
+        )
+        .await
+        .map_err(EngineError::Queue)?;
         let started = start_plugins(&plugins, &settings).await?;
         let actors = ActorThread::start().await.map_err(EngineError::System)?;
         let runtime = tokio::runtime::Handle::current();

@@ -21,12 +21,19 @@ pub struct QueueStore {
     /// Where the write-ahead logs live, one directory per notifier.
     wal_dir: PathBuf,
     max_flush_delay: Duration,
+    wal_fsync: bool,
 }
 
 impl QueueStore {
     /// Opens (or creates) the store under `data_dir`; a blocking open runs
     /// off the runtime.
-    pub async fn open(data_dir: &Path, max_flush_delay: Duration) -> Result<QueueStore, String> {
+    ///
+    /// `wal_fsync`: the write-ahead logs also fdatasync at every group commit.
+    pub async fn open(
+        data_dir: &Path,
+        max_flush_delay: Duration,
+        wal_fsync: bool,
+    ) -> Result<QueueStore, String> {
         let dir = data_dir.join("queue");
         let wal_dir = data_dir.join("wal");
         tokio::task::spawn_blocking(move || {
@@ -40,6 +47,7 @@ impl QueueStore {
                 store,
                 wal_dir,
                 max_flush_delay,
+                wal_fsync,
             })
             .map_err(|err| err.to_string())
         })
@@ -56,7 +64,9 @@ impl QueueStore {
         let store = self.store.clone();
         let name = name.to_owned();
         let wal_dir = self.wal_dir.join(&name);
-        let options = LogOptions::default().max_flush_delay(self.max_flush_delay);
+        let options = LogOptions::default()
+            .max_flush_delay(self.max_flush_delay)
+            .fsync(self.wal_fsync);
         tokio::task::spawn_blocking(move || {
             let retry = store
                 .queue(&format!("{name}.retry"))
@@ -259,7 +269,7 @@ mod tests {
                 ahead.push(ts, b"event").expect("an old record");
             }
         }
-        let store = QueueStore::open(data.path(), Duration::from_millis(1))
+        let store = QueueStore::open(data.path(), Duration::from_millis(1), false)
             .await
             .expect("the store opens");
         let queues = store

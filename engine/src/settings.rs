@@ -34,6 +34,10 @@ pub struct EngineSettings {
     pub restart_backoff: Backoff,
     /// Deny connections while an IP filter plugin is down (SFTPGo allows them).
     pub ipfilter_fail_closed: bool,
+    /// With `write_ahead`: also fdatasync the write-ahead log at every
+    /// group commit, so accepted events survive a power loss too (a disk
+    /// round trip per commit). Off: they survive a host crash.
+    pub write_ahead_fsync: bool,
     /// Deliver in batches to plugins that serve Plexus's batch extension
     /// (`plexus.v1.NotifierBatch`); others always get one event per call.
     pub batch_deliveries: bool,
@@ -54,6 +58,7 @@ impl Default for EngineSettings {
             max_flush_delay: Duration::from_millis(2),
             restart_backoff: Backoff::default(),
             ipfilter_fail_closed: false,
+            write_ahead_fsync: false,
             batch_deliveries: true,
             host: crate::HostOptions::default(),
         }

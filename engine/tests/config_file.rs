@@ -144,7 +144,7 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
     let file = PluginsFile::parse(
         r#"{"engine": {"data_dir": "/var/lib/plexus", "retry_interval": 0.5, "durability": "write_ahead",
             "rpc_timeout": 3, "start_timeout": 10, "shutdown_grace": 1, "mailbox_capacity": 64,
-            "max_in_flight": 8, "max_calls_in_flight": 4, "router_mailbox": 32, "max_flush_delay_ms": 5, "ipfilter_fail_closed": true,
+            "max_in_flight": 8, "max_calls_in_flight": 4, "router_mailbox": 32, "max_flush_delay_ms": 5, "ipfilter_fail_closed": true, "write_ahead_fsync": true,
             "log_level": "debug", "ingest_unix": "", "ingest_tcp": "127.0.0.1:7400", "metrics_tcp": "[::1]:9464"},
             "plugins": []}"#,
         "t.json",
@@ -171,6 +171,7 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
     );
     assert_eq!(settings.max_flush_delay, Duration::from_millis(5));
     assert!(settings.ipfilter_fail_closed);
+    assert!(settings.write_ahead_fsync);
     let serve = file.serve_settings();
     assert_eq!(serve.log_level, "debug");
     assert_eq!(serve.ingest_unix, None);

@@ -38,6 +38,9 @@ pub struct EngineSection {
     pub max_flush_delay_ms: Option<u64>,
     /// Deny connections while an IP filter plugin is down (default false, as SFTPGo).
     pub ipfilter_fail_closed: Option<bool>,
+    /// Also fdatasync the write-ahead logs at every group commit (default
+    /// false): `write_ahead` events then survive a power loss too.
+    pub write_ahead_fsync: Option<bool>,
     /// Log filter, as RUST_LOG (default `info`).
     pub log_level: Option<String>,
     /// `plexus serve`: unix socket of the ingestion API (default `<data_dir>/plexus.sock`; `""` disables).
@@ -105,6 +108,10 @@ impl EngineSection {
                 }
                 "IPFILTER_FAIL_CLOSED" => match parse_bool(value) {
                     Some(flag) => self.ipfilter_fail_closed = Some(flag),
+                    None => problems.push(format!("{key}: {value:?} is not true or false")),
+                },
+                "WRITE_AHEAD_FSYNC" => match parse_bool(value) {
+                    Some(flag) => self.write_ahead_fsync = Some(flag),
                     None => problems.push(format!("{key}: {value:?} is not true or false")),
                 },
                 "LOG_LEVEL" => self.log_level = Some(value.to_owned()),
@@ -181,6 +188,9 @@ impl EngineSection {
         }
         if let Some(ms) = self.max_flush_delay_ms {
             settings.max_flush_delay = Duration::from_millis(ms);
+        }
+        if let Some(flag) = self.write_ahead_fsync {
+            settings.write_ahead_fsync = flag;
         }
         if let Some(flag) = self.ipfilter_fail_closed {
             settings.ipfilter_fail_closed = flag;
