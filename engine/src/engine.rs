@@ -191,7 +191,10 @@ impl Engine {
                 PluginKind::Notifier => {
                     let queue_name = queue_names.next().unwrap_or_default();
                     let queues = store
-                        .plugin_queues(&queue_name)
+                        .plugin_queues(
+                            &queue_name,
+                            settings.durability == plexus_actors::Durability::WriteAhead,
+                        )
                         .await
                         .map_err(EngineError::Queue)?;
                     builder.add_notifier(config, started.handle, queues).await?;

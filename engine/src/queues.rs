@@ -8,7 +8,7 @@
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::notifier::PluginQueues;
-use plexus_actors::queue::{Peeked, QueueError, RecordQueue, StoredRecord};
+use plexus_actors::queue::{MemoryQueue, Peeked, QueueError, RecordQueue, StoredRecord};
 use plexus_storage::{Durability, LogOptions, LogQueue, PeekResult, Queue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,10 +57,17 @@ impl QueueStore {
 
     /// The retry and write-ahead queues of the notifier called `name`.
     ///
+    /// The write-ahead log is opened with `write_ahead` durability, or when
+    /// an earlier run left one (so what it holds is delivered); otherwise
+    /// nothing is ever written ahead and an empty in-memory queue stands in.
     /// Events an earlier version left in the sled write-ahead queue
     /// (`<name>.ahead`) are moved to the retry queue, so the next re-drive
     /// delivers them, and that queue is dropped.
-    pub async fn plugin_queues(&self, name: &str) -> Result<PluginQueues, String> {
+    pub async fn plugin_queues(
+        &self,
+        name: &str,
+        write_ahead: bool,
+    ) -> Result<PluginQueues, String> {
         let store = self.store.clone();
         let name = name.to_owned();
         let wal_dir = self.wal_dir.join(&name);
@@ -71,13 +78,18 @@ impl QueueStore {
             let retry = store
                 .queue(&format!("{name}.retry"))
                 .map_err(|e| e.to_string())?;
-            let ahead = LogQueue::open(&wal_dir, options).map_err(|e| e.to_string())?;
-            for damage in &ahead.recovery().corrupt {
-                tracing::warn!("[{name}] write-ahead log: {damage}");
-            }
+            let write_ahead: Arc<dyn RecordQueue> = if write_ahead || wal_dir.exists() {
+                let log = LogQueue::open(&wal_dir, options).map_err(|e| e.to_string())?;
+                for damage in &log.recovery().corrupt {
+                    tracing::warn!("[{name}] write-ahead log: {damage}");
+                }
+                Arc::new(LogRecordQueue(log))
+            } else {
+                Arc::new(MemoryQueue::new())
+            };
             let queues = PluginQueues {
                 retry: Arc::new(SledQueue(retry)),
-                write_ahead: Arc::new(LogRecordQueue(ahead)),
+                write_ahead,
             };
             move_legacy_write_ahead(&store, &name, &queues)?;
             Ok(queues)
@@ -273,7 +285,7 @@ mod tests {
             .await
             .expect("the store opens");
         let queues = store
-            .plugin_queues("plugin.1234")
+            .plugin_queues("plugin.1234", true)
             .await
             .expect("the plugin's queues open");
         assert_eq!(queues.retry.len(), 3, "the old records wait for a re-drive");
@@ -294,5 +306,31 @@ mod tests {
             (seq, 7)
         );
         assert_eq!(peeked.records[0].payload, b"new");
+    }
+
+    #[tokio::test]
+    async fn on_failure_opens_no_log_but_recovers_one_left_behind() {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let store = QueueStore::open(data.path(), Duration::from_millis(1), false)
+            .await
+            .expect("the store opens");
+        let queues = store.plugin_queues("plain.1", false).await.expect("queues");
+        assert_eq!(queues.write_ahead.len(), 0);
+        assert!(!data.path().join("wal").join("plain.1").exists());
+
+        // A log an earlier write-ahead run left: its record is recovered.
+        {
+            let log = LogQueue::open(
+                data.path().join("wal").join("left.1"),
+                LogOptions::default(),
+            )
+            .expect("a log");
+            log.append(5, b"left").expect("an append");
+            log.flush().expect("flushed");
+        }
+        let queues = store.plugin_queues("left.1", false).await.expect("queues");
+        assert_eq!(queues.write_ahead.len(), 1, "the old log is read");
+        assert_eq!(queues.recover_write_ahead().expect("recovery"), 1);
+        assert_eq!(queues.retry.len(), 1);
     }
 }
