@@ -83,12 +83,12 @@ impl QueueStore {
                 for damage in &log.recovery().corrupt {
                     tracing::warn!("[{name}] write-ahead log: {damage}");
                 }
-                Arc::new(LogRecordQueue(log))
+                Arc::new(StorageQueue(log))
             } else {
                 Arc::new(MemoryQueue::new())
             };
             let queues = PluginQueues {
-                retry: Arc::new(SledQueue(retry)),
+                retry: Arc::new(StorageQueue(retry)),
                 write_ahead,
             };
             move_legacy_write_ahead(&store, &name, &queues)?;
@@ -107,22 +107,92 @@ impl QueueStore {
     }
 }
 
-/// A `plexus-storage` queue as the actors see it.
-pub struct SledQueue(pub Queue);
+/// What the actors need from a `plexus-storage` queue; the sled [`Queue`]
+/// and the write-ahead [`LogQueue`] both provide it.
+pub trait StorageBackend: Send + Sync + 'static {
+    /// The queue's name in errors.
+    fn label(&self) -> String;
+    /// Appends one record without waiting for its flush.
+    fn append_deferred(&self, event_ts_ns: i64, payload: &[u8]) -> plexus_storage::Result<u64>;
+    fn flush(&self) -> plexus_storage::Result<()>;
+    fn flush_async(&self) -> BoxFuture<'static, plexus_storage::Result<()>>;
+    fn peek_oldest(&self, n: usize) -> plexus_storage::Result<PeekResult>;
+    fn remove(&self, seqs: &[u64]) -> plexus_storage::Result<usize>;
+    fn drop_older_than(&self, cutoff_ns: i64) -> plexus_storage::Result<usize>;
+    /// Records held (O(1)).
+    fn record_count(&self) -> u64;
+}
 
-impl SledQueue {
+impl StorageBackend for Queue {
+    fn label(&self) -> String {
+        self.name().to_owned()
+    }
+    fn append_deferred(&self, event_ts_ns: i64, payload: &[u8]) -> plexus_storage::Result<u64> {
+        self.push_with(event_ts_ns, payload, Durability::Deferred)
+    }
+    fn flush(&self) -> plexus_storage::Result<()> {
+        Queue::flush(self)
+    }
+    fn flush_async(&self) -> BoxFuture<'static, plexus_storage::Result<()>> {
+        Queue::flush_async(self).boxed()
+    }
+    fn peek_oldest(&self, n: usize) -> plexus_storage::Result<PeekResult> {
+        Queue::peek_oldest(self, n)
+    }
+    fn remove(&self, seqs: &[u64]) -> plexus_storage::Result<usize> {
+        Queue::remove(self, seqs)
+    }
+    fn drop_older_than(&self, cutoff_ns: i64) -> plexus_storage::Result<usize> {
+        Queue::drop_older_than(self, cutoff_ns)
+    }
+    fn record_count(&self) -> u64 {
+        Queue::len(self)
+    }
+}
+
+impl StorageBackend for LogQueue {
+    fn label(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn append_deferred(&self, event_ts_ns: i64, payload: &[u8]) -> plexus_storage::Result<u64> {
+        self.append(event_ts_ns, payload)
+    }
+    fn flush(&self) -> plexus_storage::Result<()> {
+        LogQueue::flush(self)
+    }
+    fn flush_async(&self) -> BoxFuture<'static, plexus_storage::Result<()>> {
+        LogQueue::flush_async(self).boxed()
+    }
+    fn peek_oldest(&self, n: usize) -> plexus_storage::Result<PeekResult> {
+        LogQueue::peek_oldest(self, n)
+    }
+    fn remove(&self, seqs: &[u64]) -> plexus_storage::Result<usize> {
+        LogQueue::remove(self, seqs)
+    }
+    fn drop_older_than(&self, cutoff_ns: i64) -> plexus_storage::Result<usize> {
+        LogQueue::drop_older_than(self, cutoff_ns)
+    }
+    fn record_count(&self) -> u64 {
+        LogQueue::len(self)
+    }
+}
+
+/// A `plexus-storage` queue as the actors see it.
+pub struct StorageQueue<B>(pub B);
+
+impl<B: StorageBackend> StorageQueue<B> {
     fn err(&self, err: impl std::fmt::Display) -> QueueError {
         QueueError {
-            queue: self.0.name().to_owned(),
+            queue: self.0.label(),
             message: err.to_string(),
         }
     }
 }
 
-impl RecordQueue for SledQueue {
+impl<B: StorageBackend> RecordQueue for StorageQueue<B> {
     fn append(&self, event_ts_ns: i64, payload: &[u8]) -> Result<u64, QueueError> {
         self.0
-            .push_with(event_ts_ns, payload, Durability::Deferred)
+            .append_deferred(event_ts_ns, payload)
             .map_err(|err| self.err(err))
     }
 
@@ -132,7 +202,7 @@ impl RecordQueue for SledQueue {
 
     fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>> {
         let flushed = self.0.flush_async();
-        let queue = self.0.name().to_owned();
+        let queue = self.0.label();
         async move {
             flushed.await.map_err(|err| QueueError {
                 queue,
@@ -144,7 +214,21 @@ impl RecordQueue for SledQueue {
 
     fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
         let result = self.0.peek_oldest(n).map_err(|err| self.err(err))?;
-        Ok(peeked(result))
+        for corrupt in &result.corrupt {
+            tracing::warn!("{corrupt}");
+        }
+        Ok(Peeked {
+            corrupt_discarded: result.corrupt.len() as u64,
+            records: result
+                .records
+                .into_iter()
+                .map(|record| StoredRecord {
+                    seq: record.seq,
+                    event_ts_ns: record.event_ts_ns,
+                    payload: record.payload,
+                })
+                .collect(),
+        })
     }
 
     fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
@@ -159,7 +243,7 @@ impl RecordQueue for SledQueue {
     }
 
     fn len(&self) -> u64 {
-        self.0.len()
+        self.0.record_count()
     }
 }
 
@@ -177,7 +261,7 @@ fn move_legacy_write_ahead(store: &Store, name: &str, queues: &PluginQueues) -> 
     let legacy = store.queue(&legacy_name).map_err(|e| e.to_string())?;
     let moved = PluginQueues {
         retry: queues.retry.clone(),
-        write_ahead: Arc::new(SledQueue(legacy)),
+        write_ahead: Arc::new(StorageQueue(legacy)),
     }
     .recover_write_ahead()
     .map_err(|e| e.to_string())?;
@@ -189,81 +273,6 @@ fn move_legacy_write_ahead(store: &Store, name: &str, queues: &PluginQueues) -> 
         );
     }
     Ok(())
-}
-
-/// A storage peek as the actors see it; damaged records are logged.
-fn peeked(result: PeekResult) -> Peeked {
-    for corrupt in &result.corrupt {
-        tracing::warn!("{corrupt}");
-    }
-    Peeked {
-        corrupt_discarded: result.corrupt.len() as u64,
-        records: result
-            .records
-            .into_iter()
-            .map(|record| StoredRecord {
-                seq: record.seq,
-                event_ts_ns: record.event_ts_ns,
-                payload: record.payload,
-            })
-            .collect(),
-    }
-}
-
-/// A write-ahead log as the actors see it.
-pub struct LogRecordQueue(pub LogQueue);
-
-impl LogRecordQueue {
-    fn err(&self, err: impl std::fmt::Display) -> QueueError {
-        QueueError {
-            queue: self.0.path().display().to_string(),
-            message: err.to_string(),
-        }
-    }
-}
-
-impl RecordQueue for LogRecordQueue {
-    fn append(&self, event_ts_ns: i64, payload: &[u8]) -> Result<u64, QueueError> {
-        self.0
-            .append(event_ts_ns, payload)
-            .map_err(|err| self.err(err))
-    }
-
-    fn sync(&self) -> Result<(), QueueError> {
-        self.0.flush().map_err(|err| self.err(err))
-    }
-
-    fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>> {
-        let flushed = self.0.flush_async();
-        let queue = self.0.path().display().to_string();
-        async move {
-            flushed.await.map_err(|err| QueueError {
-                queue,
-                message: err.to_string(),
-            })
-        }
-        .boxed()
-    }
-
-    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
-        let result = self.0.peek_oldest(n).map_err(|err| self.err(err))?;
-        Ok(peeked(result))
-    }
-
-    fn remove(&self, seqs: &[u64]) -> Result<(), QueueError> {
-        self.0.remove(seqs).map(|_| ()).map_err(|err| self.err(err))
-    }
-
-    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError> {
-        self.0
-            .drop_older_than(cutoff_ns)
-            .map(|n| n as u64)
-            .map_err(|err| self.err(err))
-    }
-
-    fn len(&self) -> u64 {
-        self.0.len()
-    }
 }
 
 #[cfg(test)]
