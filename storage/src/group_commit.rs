@@ -427,8 +427,8 @@ mod tests {
         assert!(flushes <= 200 / 3, "{flushes} flushes for 200 writes");
     }
 
-    #[test]
-    fn a_failed_flush_fails_the_writes_it_covered_and_the_next_one_recovers() {
+    /// A flush that fails with "disk on fire" while the flag is set.
+    fn switchable_failing_flush() -> (Arc<AtomicBool>, FlushFn) {
         let fail = Arc::new(AtomicBool::new(true));
         let f = Arc::clone(&fail);
         let flush: FlushFn = Box::new(move || {
@@ -438,6 +438,12 @@ mod tests {
                 Ok(())
             }
         });
+        (fail, flush)
+    }
+
+    #[test]
+    fn a_failed_flush_fails_the_writes_it_covered_and_the_next_one_recovers() {
+        let (fail, flush) = switchable_failing_flush();
         let gc = GroupCommit::start("/data/q".into(), Duration::ZERO, flush).expect("start");
         let t = gc.request();
         let err = gc.wait(t).expect_err("flush failed");
@@ -604,15 +610,7 @@ mod tests {
 
     #[test]
     fn a_failed_flush_fails_async_waiters_like_blocking_ones() {
-        let fail = Arc::new(AtomicBool::new(true));
-        let f = Arc::clone(&fail);
-        let flush: FlushFn = Box::new(move || {
-            if f.load(Ordering::SeqCst) {
-                Err("disk on fire".into())
-            } else {
-                Ok(())
-            }
-        });
+        let (fail, flush) = switchable_failing_flush();
         let gc = GroupCommit::start("/data/q".into(), Duration::ZERO, flush).expect("start");
         let t = gc.request();
         let waits: Vec<FlushWait> = (0..8).map(|_| gc.wait_async(t)).collect();
