@@ -17,7 +17,6 @@
 use crate::counters::PluginCounters;
 use crate::failure::FailureHandler;
 use crate::notifier::Deliver;
-use crate::redrive::missing_outcome;
 use crate::transport::{DeliveryError, NotifierTransport};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -169,7 +168,9 @@ impl LaneState {
                 let failed: Vec<_> = jobs
                     .into_iter()
                     .filter_map(|job| {
-                        let result = results.next().unwrap_or_else(|| Err(missing_outcome()));
+                        let result = results
+                            .next()
+                            .unwrap_or_else(|| Err(DeliveryError::missing_outcome()));
                         self.settle_one(job, result)
                     })
                     .collect();

@@ -160,18 +160,12 @@ impl RedriveJob {
             let mut results = self.transport.deliver_batch(events).await.into_iter();
             drop(permit);
             for record in chunk {
-                let result = results.next().unwrap_or_else(|| Err(missing_outcome()));
+                let result = results
+                    .next()
+                    .unwrap_or_else(|| Err(DeliveryError::missing_outcome()));
                 outcomes.push((record, result));
             }
         }
         outcomes
-    }
-}
-
-/// A batch call answered fewer outcomes than it carried events.
-pub(crate) fn missing_outcome() -> DeliveryError {
-    DeliveryError::Status {
-        code: "Internal".into(),
-        message: "the plugin answered fewer results than events".into(),
     }
 }

@@ -33,6 +33,17 @@ impl From<tonic::Status> for DeliveryError {
     }
 }
 
+impl DeliveryError {
+    /// A batch call answered fewer outcomes than it carried events: the
+    /// events without one count as failed (and follow the retry policy).
+    pub fn missing_outcome() -> Self {
+        DeliveryError::Status {
+            code: "Internal".into(),
+            message: "the plugin answered fewer results than events".into(),
+        }
+    }
+}
+
 /// Sends events to a notifier plugin.
 ///
 /// A transport delivers one event per call ([`deliver`](Self::deliver)),

@@ -94,7 +94,7 @@ impl NotifierTransport for BatchNotifier {
                 outcomes
                     .into_iter()
                     .next()
-                    .unwrap_or_else(|| Err(fewer_results()))
+                    .unwrap_or_else(|| Err(DeliveryError::missing_outcome()))
             })
             .boxed()
     }
@@ -129,7 +129,7 @@ impl NotifierTransport for BatchNotifier {
                                 code: format!("{:?}", tonic::Code::from_i32(result.code)),
                                 message: result.message,
                             }),
-                            None => Err(fewer_results()),
+                            None => Err(DeliveryError::missing_outcome()),
                         })
                         .collect()
                 }
@@ -140,13 +140,6 @@ impl NotifierTransport for BatchNotifier {
             }
         }
         .boxed()
-    }
-}
-
-fn fewer_results() -> DeliveryError {
-    DeliveryError::Status {
-        code: "Internal".into(),
-        message: "the plugin answered fewer results than events".into(),
     }
 }
 
