@@ -92,7 +92,7 @@ pub(crate) enum LockError {
 impl DirLock {
     /// Takes the lock without waiting.
     pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
-        let file = std::fs::OpenOptions::new()
+        let file = crate::private::private_file_options()
             .read(true)
             .write(true)
             .create(true)

@@ -98,11 +98,47 @@ pub enum StorageError {
     )]
     LogLocked { path: PathBuf },
 
+    /// A [`crate::LogQueue`] holds as many unwritten bytes as
+    /// [`crate::LogOptions::max_unwritten_bytes`] allows (the disk is full
+    /// or failing, or slower than the appends): the append was refused and
+    /// nothing of it was queued.
+    #[error(
+        "log queue {}: {unwritten} bytes are waiting to be written (at most {max}){}; the append \
+         was refused",
+        .path.display(),
+        .last_write_error.as_deref().map(|e| format!(", and the last write failed: {e}")).unwrap_or_default()
+    )]
+    LogBacklogFull {
+        path: PathBuf,
+        unwritten: u64,
+        max: u64,
+        last_write_error: Option<String>,
+    },
+
     /// A file operation of a [`crate::LogQueue`] failed.
     #[error("log queue {}: {op} failed: {source}", .path.display())]
     LogIo {
         path: PathBuf,
         op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Every sequence number up to [`crate::MAX_SEQ`] has been assigned;
+    /// nothing was written. Unreachable in practice; reached only from
+    /// corrupt or crafted data that slipped past the checks at open.
+    #[error(
+        "{queue} in {}: the sequence numbers are exhausted (the next would be above {max}); \
+         nothing was written",
+        .path.display(),
+        max = crate::MAX_SEQ
+    )]
+    SequenceExhausted { path: PathBuf, queue: String },
+
+    /// A directory or file could not be made owner-only (`0700` / `0600`).
+    #[error("cannot make {} owner-only (directories 0700, files 0600): {source}", .path.display())]
+    NotPrivate {
+        path: PathBuf,
         #[source]
         source: std::io::Error,
     },

@@ -18,7 +18,10 @@
 //!   for the engine's `write_ahead` durability, where every event is queued
 //!   and settled within moments; its per-record cost is an append to a
 //!   buffer, written with one `write(2)` per group commit (see
-//!   `log_queue.rs` for its format, durability and recovery).
+//!   `log_queue/mod.rs` for its format, durability and recovery).
+//! - Every directory this crate creates is `0700` and every file `0600`
+//!   (see `private.rs`): the queues hold the events, which name users,
+//!   paths and addresses.
 //! - Every record carries a format version and a CRC-32: a corrupt record is
 //!   skipped, removed, counted ([`Queue::corrupt_skipped`]) and reported in
 //!   [`PeekResult::corrupt`] for the caller to log; it is never returned and
@@ -79,12 +82,14 @@ mod dir_lock;
 mod error;
 mod group_commit;
 mod log_queue;
+mod private;
 mod queue;
 mod record;
 mod store;
 
 pub use error::{CorruptRecord, Result, StorageError};
 pub use log_queue::{LogOptions, LogQueue, LogRecovery};
+pub use private::{create_private_dir, DIR_MODE, FILE_MODE};
 pub use queue::{Durability, PeekResult, Queue};
-pub use record::{DecodeError, Record, Seq, FORMAT_VERSION, RECORD_OVERHEAD};
+pub use record::{DecodeError, Record, Seq, FORMAT_VERSION, MAX_SEQ, RECORD_OVERHEAD};
 pub use store::{QueueOptions, Store, StoreOptions, MAX_QUEUE_NAME_LEN};

@@ -30,7 +30,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{CorruptRecord, Result, StorageError};
-use crate::record::{self, key_of, seq_of, Record, Seq};
+use crate::record::{self, key_of, seq_of, Record, Seq, MAX_SEQ};
 use crate::store::StoreInner;
 
 /// The key of the metadata entry (next sequence number, big-endian u64).
@@ -114,7 +114,13 @@ impl QueueShared {
             .get(META_NEXT_SEQ_KEY)
             .map_err(|e| err("read metadata", e))?
         {
-            Some(bytes) => seq_of(&bytes).unwrap_or(FIRST_SEQ),
+            // The next sequence number may be one above the last assignable
+            // one; anything larger is corrupt and ignored.
+            Some(bytes) => <[u8; 8]>::try_from(&bytes[..])
+                .map(u64::from_be_bytes)
+                .ok()
+                .filter(|&next| next <= MAX_SEQ + 1)
+                .unwrap_or(FIRST_SEQ),
             None => FIRST_SEQ,
         };
         let after_last = last_seq.map_or(FIRST_SEQ, |s| s.saturating_add(1));
@@ -205,7 +211,7 @@ impl Queue {
             let mut state = self.write()?;
             self.check_bound(1)?;
             let seq = state.next_seq;
-            state.next_seq += 1;
+            state.next_seq = self.advance(seq, 1)?;
             self.shared
                 .tree
                 .insert(key_of(seq), value)
@@ -252,7 +258,7 @@ impl Queue {
             let mut state = self.write()?;
             self.check_bound(count)?;
             let first = state.next_seq;
-            state.next_seq += count;
+            state.next_seq = self.advance(first, count)?;
             let mut batch = sled::Batch::default();
             for (seq, value) in (first..).zip(values) {
                 batch.insert(&key_of(seq), value);
@@ -273,13 +279,21 @@ impl Queue {
     /// Corrupt records met on the way are removed, counted and returned in
     /// [`PeekResult::corrupt`]; they do not count towards `n`.
     pub fn peek_oldest(&self, n: usize) -> Result<PeekResult> {
+        self.peek_from(0, n)
+    }
+
+    /// Up to `n` records with a sequence number of at least `from`, in
+    /// sequence order, without removing them; corrupt records as for
+    /// [`Queue::peek_oldest`]. A reader that remembers the last sequence it
+    /// saw walks the queue without reading any record twice.
+    pub fn peek_from(&self, from: Seq, n: usize) -> Result<PeekResult> {
         let mut result = PeekResult::default();
         if n == 0 {
             return Ok(result);
         }
         {
             let _state = self.read()?;
-            for item in self.shared.tree.range(FIRST_RECORD_KEY..) {
+            for item in self.shared.tree.range(key_of(from)..) {
                 let (key, value) = item.map_err(|e| self.error("peek", e))?;
                 let decoded =
                     seq_of(&key).and_then(|seq| record::decode(&value).map(|d| d.into_record(seq)));
@@ -486,6 +500,17 @@ impl Queue {
                 len: too_large.len,
             }
         })
+    }
+
+    /// The next sequence number once `count` are assigned from `next`;
+    /// fails, writing nothing, if that would pass [`MAX_SEQ`].
+    fn advance(&self, next: Seq, count: u64) -> Result<Seq> {
+        next.checked_add(count)
+            .filter(|&end| end <= MAX_SEQ + 1)
+            .ok_or_else(|| StorageError::SequenceExhausted {
+                path: self.store.path.clone(),
+                queue: format!("queue {:?}", self.shared.name),
+            })
     }
 
     /// Fails if `count` more records would exceed the bound. Called with the

@@ -25,6 +25,13 @@ use crate::crc32::crc32;
 /// never reused by the same queue (it survives restarts).
 pub type Seq = u64;
 
+/// The largest sequence number a queue ever assigns: 2^63 - 1. Reaching it
+/// would take a billion records a second for 292 years, so a key or a
+/// record above it is corrupt or crafted data: it is reported and removed
+/// (sled queue) or skipped (write-ahead log), never used to compute the
+/// next sequence number, which therefore can never overflow.
+pub const MAX_SEQ: Seq = i64::MAX as u64;
+
 /// The record format version this build writes and reads.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -66,6 +73,10 @@ pub enum DecodeError {
     /// The payload length field disagrees with the value's size.
     #[error("payload length field says {declared} bytes but the record holds {actual} (truncated or overwritten)")]
     LengthMismatch { declared: u64, actual: u64 },
+    /// The key is a sequence number above [`MAX_SEQ`], which is never
+    /// assigned.
+    #[error("sequence number {seq} is above the largest one ever assigned ({MAX_SEQ})")]
+    SeqOutOfRange { seq: u64 },
     /// The bytes do not match their checksum.
     #[error("checksum mismatch: stored crc32 {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch { stored: u32, computed: u32 },
@@ -82,12 +93,16 @@ pub(crate) fn key_of(seq: Seq) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-/// The sequence number a key encodes.
+/// The sequence number a key encodes (at most [`MAX_SEQ`]).
 pub(crate) fn seq_of(key: &[u8]) -> Result<Seq, DecodeError> {
     let bytes: [u8; 8] = key
         .try_into()
         .map_err(|_| DecodeError::BadKey { len: key.len() })?;
-    Ok(u64::from_be_bytes(bytes))
+    let seq = u64::from_be_bytes(bytes);
+    if seq > MAX_SEQ {
+        return Err(DecodeError::SeqOutOfRange { seq });
+    }
+    Ok(seq)
 }
 
 /// Encodes a record's value.
@@ -271,10 +286,14 @@ mod tests {
 
     #[test]
     fn keys_sort_in_sequence_order() {
-        let mut keys: Vec<[u8; 8]> = [3u64, 256, 1, u64::MAX, 255, 0].map(key_of).to_vec();
+        let mut keys: Vec<[u8; 8]> = [3u64, 256, 1, MAX_SEQ, 255, 0].map(key_of).to_vec();
         keys.sort();
         let seqs: Vec<u64> = keys.iter().map(|k| seq_of(k).expect("8 bytes")).collect();
-        assert_eq!(seqs, vec![0, 1, 3, 255, 256, u64::MAX]);
+        assert_eq!(seqs, vec![0, 1, 3, 255, 256, MAX_SEQ]);
         assert_eq!(seq_of(b"abc"), Err(DecodeError::BadKey { len: 3 }));
+        assert_eq!(
+            seq_of(&key_of(u64::MAX)),
+            Err(DecodeError::SeqOutOfRange { seq: u64::MAX })
+        );
     }
 }

@@ -112,6 +112,9 @@ pub(crate) struct StoreInner {
     queues: Mutex<HashMap<String, Arc<QueueShared>>>,
     pub(crate) db: sled::Db,
     _released: crate::dir_lock::WaitForRelease,
+    // After sled let go of the directory: narrows what it created since the
+    // open (blobs, snapshots) to 0600, so the directory at rest is private.
+    _narrowed: crate::private::NarrowOnClose,
 }
 
 impl std::fmt::Debug for Store {
@@ -123,18 +126,25 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating it if needed) the data directory `dir`.
+    /// Opens (creating it if needed) the data directory `dir`, made `0700`
+    /// with the files sled created in it `0600` (see `private.rs`).
     ///
     /// Fails with [`StorageError::Locked`] if another process (or another
     /// `Store` in this process) has it open.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = dir.as_ref().to_path_buf();
+        let not_private = |source| StorageError::NotPrivate {
+            path: path.clone(),
+            source,
+        };
+        crate::private::create_private_dir(&path).map_err(not_private)?;
         let db = sled::Config::new()
             .path(&path)
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.sled_flush_every_ms)
             .open()
             .map_err(|source| open_error(&path, source))?;
+        crate::private::narrow_tree(&path).map_err(not_private)?;
         let flusher_db = db.clone();
         let commit = GroupCommit::start(
             path.clone(),
@@ -149,6 +159,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(StoreInner {
                 _released: crate::dir_lock::WaitForRelease::new(&path),
+                _narrowed: crate::private::NarrowOnClose(path.clone()),
                 path,
                 commit,
                 queues: Mutex::new(HashMap::new()),

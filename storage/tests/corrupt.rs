@@ -135,3 +135,56 @@ fn drop_older_than_leaves_corrupt_records_for_peek_to_report() {
     ));
     assert!(q.is_empty());
 }
+
+/// A key of eight 0xff bytes (sequence u64::MAX) and a next-sequence
+/// record of the same value, written behind the store's back: the queue
+/// must neither take its next sequence number from them (it would
+/// overflow) nor return the record; it reports and removes it.
+#[test]
+fn a_sequence_at_the_top_of_the_key_space_is_reported_not_used() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let q = store.queue("q").expect("queue");
+        q.push(1, b"good").expect("push")
+    };
+    let crafted = {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let q = store.queue("q").expect("queue");
+        q.push(2, b"template").expect("push")
+    };
+    {
+        let db = sled::open(dir.path()).expect("raw sled open");
+        let tree = db.open_tree("q").expect("tree");
+        let value = tree
+            .remove(crafted.to_be_bytes())
+            .expect("remove")
+            .expect("present");
+        tree.insert(u64::MAX.to_be_bytes(), value).expect("insert");
+        tree.insert([0u8], &u64::MAX.to_be_bytes()[..])
+            .expect("insert next seq");
+        db.flush().expect("flush");
+    }
+
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let q = store.queue("q").expect("queue");
+    let next = q.push(3, b"after").expect("push after the crafted key");
+    assert!(
+        next > first && next <= plexus_storage::MAX_SEQ,
+        "next seq {next}"
+    );
+    let peeked = q.peek_oldest(10).expect("peek");
+    let good: Vec<_> = peeked.records.iter().map(|r| r.seq).collect();
+    assert_eq!(good, vec![first, next]);
+    assert_eq!(peeked.corrupt.len(), 1, "{:?}", peeked.corrupt);
+    assert_eq!(
+        peeked.corrupt[0].reason,
+        DecodeError::SeqOutOfRange { seq: u64::MAX }
+    );
+    let line = peeked.corrupt[0].to_string();
+    assert!(
+        line.contains("above the largest one ever assigned"),
+        "{line}"
+    );
+    assert_eq!(q.len(), 2, "the crafted record was removed");
+}

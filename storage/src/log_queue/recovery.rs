@@ -1,0 +1,239 @@
+//! Rebuilding a write-ahead log's state from its segments at open: every
+//! record is checked (length, CRC, kind), a torn tail of the last segment
+//! is cut off, damage elsewhere is reported, and the unsettled records,
+//! the segments' bookkeeping and the next sequence number come out.
+//!
+//! No sequence number above [`MAX_SEQ`] is ever assigned, so one found on
+//! disk is crafted or corrupt data and must not become the next sequence
+//! number (it would overflow, and a wrapped sequence would later truncate
+//! good data): a segment named above it is renamed aside
+//! (`<name>.quarantined`, no longer read as a segment) and reported; a
+//! well-framed record naming such a seq is skipped and reported, and the
+//! records after it are still read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::format::{le_u64, parse_record, parse_segment_name, segment_path, Parsed};
+use super::state::{Entry, Segment};
+use super::{LogRecovery, FIRST_SEQ};
+use crate::error::{Result, StorageError};
+use crate::record::{Seq, MAX_SEQ};
+
+/// The suffix a segment named above [`MAX_SEQ`] is renamed with.
+pub(super) const QUARANTINE_SUFFIX: &str = ".quarantined";
+
+/// What [`recover`] rebuilt.
+pub(super) struct Recovered {
+    pub(super) index: BTreeMap<Seq, Entry>,
+    pub(super) segments: BTreeMap<u64, Segment>,
+    pub(super) next_seq: Seq,
+    /// The newest segment's length after any truncation.
+    pub(super) last_len: u64,
+    pub(super) report: LogRecovery,
+}
+
+/// Reads every segment of `dir` in order and rebuilds the state (see the
+/// module docs, "Recovery").
+pub(super) fn recover(dir: &Path) -> Result<Recovered> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StorageError::LogIo { path, op, source }
+    };
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io("list the directory", dir))? {
+        let entry = entry.map_err(io("list the directory", dir))?;
+        if let Some(id) = entry.file_name().to_str().and_then(parse_segment_name) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    let mut quarantined = Vec::new();
+    let first_bad = ids.partition_point(|&id| id <= MAX_SEQ);
+    for id in ids.split_off(first_bad) {
+        quarantined.push(quarantine(dir, id)?);
+    }
+    let mut out = Recovered {
+        index: BTreeMap::new(),
+        segments: BTreeMap::new(),
+        next_seq: FIRST_SEQ,
+        last_len: 0,
+        report: LogRecovery {
+            segments: ids.len(),
+            quarantined_segments: quarantined.len(),
+            corrupt: quarantined,
+            ..LogRecovery::default()
+        },
+    };
+    for (i, &id) in ids.iter().enumerate() {
+        let is_last = i + 1 == ids.len();
+        let path = segment_path(dir, id);
+        let data = std::fs::read(&path).map_err(io("read a segment", &path))?;
+        out.next_seq = out.next_seq.max(id);
+        out.segments.insert(id, Segment::new());
+        let mut offset = 0usize;
+        let mut damage = None;
+        while offset < data.len() {
+            let rest = data.get(offset..).unwrap_or_default();
+            match parse_record(rest) {
+                Ok((record, used)) => {
+                    match apply(&mut out, id, record) {
+                        Ok(Applied::Yes) => {}
+                        Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
+                            "log queue {}: skipped the record at offset {offset}: {reason}",
+                            path.display()
+                        )),
+                        Err(reason) => {
+                            damage = Some(reason);
+                            break;
+                        }
+                    }
+                    offset += used;
+                }
+                Err(reason) => {
+                    damage = Some(reason);
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = damage {
+            let skipped = (data.len() - offset) as u64;
+            if is_last {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io("open the last segment to truncate it", &path))?;
+                file.set_len(offset as u64)
+                    .map_err(io("truncate the torn tail of the last segment", &path))?;
+                out.report.torn_tail_bytes += skipped;
+                out.report.corrupt.push(format!(
+                    "log queue {}: truncated a torn or damaged tail of {skipped} bytes at offset \
+                     {offset} of the last segment: {reason}",
+                    path.display()
+                ));
+            } else {
+                out.report.corrupt.push(format!(
+                    "log queue {}: damaged record at offset {offset}: {reason}; the remaining \
+                     {skipped} bytes of this segment were skipped",
+                    path.display()
+                ));
+            }
+        }
+        if is_last {
+            out.last_len = offset as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// Renames segment `id` (named above [`MAX_SEQ`]) aside; returns the line
+/// that reports it.
+fn quarantine(dir: &Path, id: u64) -> Result<String> {
+    let path = segment_path(dir, id);
+    let mut aside = path.clone().into_os_string();
+    aside.push(QUARANTINE_SUFFIX);
+    std::fs::rename(&path, &aside).map_err(|source| StorageError::LogIo {
+        path: path.clone(),
+        op: "move aside a segment named above the largest sequence number",
+        source,
+    })?;
+    Ok(format!(
+        "log queue {}: the segment's name is above the largest sequence number ever assigned \
+         ({MAX_SEQ}); it was not read and was moved aside to {}",
+        path.display(),
+        Path::new(&aside).display()
+    ))
+}
+
+/// What became of one well-framed record.
+pub(super) enum Applied {
+    Yes,
+    /// It names a sequence number above [`MAX_SEQ`]: left out, and why.
+    Skipped(String),
+}
+
+/// Applies one record read from segment `id`. `Err` is damage: the rest of
+/// the segment cannot be trusted.
+pub(super) fn apply(out: &mut Recovered, id: u64, record: Parsed<'_>) -> Result<Applied, String> {
+    match record {
+        Parsed::Event {
+            seq,
+            enqueued_at_ms,
+            event_ts_ns,
+            payload,
+        } => {
+            if seq > MAX_SEQ {
+                return Ok(Applied::Skipped(format!(
+                    "event seq {seq} is above the largest sequence number ever assigned \
+                     ({MAX_SEQ})"
+                )));
+            }
+            if seq < id {
+                return Err(format!(
+                    "event seq {seq} is below its segment's first seq {id}"
+                ));
+            }
+            out.next_seq = out.next_seq.max(seq.saturating_add(1));
+            out.report.events += 1;
+            let entry = Entry {
+                enqueued_at_ms,
+                event_ts_ns,
+                payload: payload.into(),
+            };
+            if out.index.insert(seq, entry).is_none() {
+                if let Some(segment) = out.segments.get_mut(&id) {
+                    segment.live += 1;
+                }
+            }
+        }
+        Parsed::Settled(raw) => {
+            let seqs = raw.chunks_exact(8).filter_map(|bytes| le_u64(bytes, 0));
+            if let Some(seq) = seqs.clone().find(|&seq| seq > MAX_SEQ) {
+                return Ok(Applied::Skipped(format!(
+                    "settle record lists seq {seq}, above the largest sequence number ever \
+                     assigned ({MAX_SEQ})"
+                )));
+            }
+            settle_recovered(out, id, seqs);
+        }
+        Parsed::SettledRanges(raw) => {
+            let mut seqs = Vec::new();
+            for pair in raw.chunks_exact(16) {
+                let (Some(lo), Some(hi)) = (le_u64(pair, 0), le_u64(pair, 8)) else {
+                    continue;
+                };
+                if lo > MAX_SEQ || hi > MAX_SEQ + 1 {
+                    return Ok(Applied::Skipped(format!(
+                        "settled range [{lo}, {hi}) reaches above the largest sequence number \
+                         ever assigned ({MAX_SEQ})"
+                    )));
+                }
+                seqs.extend(out.index.range(lo..hi.max(lo)).map(|(&seq, _)| seq));
+            }
+            settle_recovered(out, id, seqs.into_iter());
+        }
+    }
+    Ok(Applied::Yes)
+}
+
+/// Applies the seqs a settle record read from segment `id` lists.
+pub(super) fn settle_recovered(out: &mut Recovered, id: u64, seqs: impl Iterator<Item = Seq>) {
+    let mut min_segment = u64::MAX;
+    for seq in seqs {
+        out.next_seq = out.next_seq.max(seq.saturating_add(1));
+        if out.index.remove(&seq).is_none() {
+            continue;
+        }
+        out.report.settled += 1;
+        let Some(owner) = out.segments.range(..=seq).next_back().map(|(&s, _)| s) else {
+            continue;
+        };
+        min_segment = min_segment.min(owner);
+        if let Some(segment) = out.segments.get_mut(&owner) {
+            segment.live = segment.live.saturating_sub(1);
+        }
+    }
+    if let Some(segment) = out.segments.get_mut(&id) {
+        segment.settles_into = segment.settles_into.min(min_segment);
+    }
+}
