@@ -8,9 +8,10 @@
 use actix::prelude::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use plexus_actors::delivery::PluginQueues;
 use plexus_actors::event::Event;
 use plexus_actors::filter::{NotifierFilter, RoutingTable};
-use plexus_actors::notifier::{Drain, NotifierActor, NotifierSettings, PluginQueues};
+use plexus_actors::notifier::{NotifierActor, NotifierSettings};
 use plexus_actors::queue::MemoryQueue;
 use plexus_actors::router::{Publish, PublishBatch, Router, Target};
 use plexus_actors::transport::{DeliveryError, NotifierTransport};
@@ -50,43 +51,38 @@ async fn main() {
         })
         .collect();
     let mut targets = Vec::new();
-    let mut actors = Vec::new();
+    let mut handles = Vec::new();
     let counters: Vec<Arc<PluginCounters>> = (0..4).map(|_| Arc::default()).collect();
     for (i, counters) in counters.iter().enumerate() {
         let queues = PluginQueues {
             retry: Arc::new(MemoryQueue::new()),
+            spill: Arc::new(MemoryQueue::new()),
             write_ahead: Arc::new(MemoryQueue::new()),
         };
         let settings = NotifierSettings::new(format!("fake-{i}"), RetryPolicy::from_sftpgo(60, 0));
-        let actor = NotifierActor::new(
-            settings.clone(),
-            Some(Arc::new(Ack)),
-            queues.clone(),
-            counters.clone(),
-        )
-        .start();
+        let actor = NotifierActor::new(settings, Some(Arc::new(Ack)), queues, counters.clone());
+        let handle = actor.handle();
         targets.push(Target {
-            name: Arc::from(settings.name.as_str()),
-            addr: actor.clone(),
-            queues,
-            counters: counters.clone(),
-            durability: settings.durability,
+            addr: actor.start(),
+            handle: handle.clone(),
         });
-        actors.push(actor);
+        handles.push(handle);
     }
-    let router = Router::new(RoutingTable::compile(&filters), targets, 1024).start();
+    let router = Router::new(
+        RoutingTable::compile(&filters),
+        targets,
+        1024,
+        plexus_actors::router::DEFAULT_OVERFLOW_WAIT,
+    )
+    .start();
     const N: u64 = 300_000;
 
     let began = Instant::now();
     for i in 0..N {
         let _ = router.send(Publish(event(i))).await;
     }
-    for actor in &actors {
-        let _ = actor
-            .send(Drain {
-                timeout: Duration::from_secs(60),
-            })
-            .await;
+    for handle in &handles {
+        handle.drain(Duration::from_secs(60)).await;
     }
     let one = began.elapsed();
     let began = Instant::now();
@@ -96,16 +92,12 @@ async fn main() {
         let _ = router.send(PublishBatch(batch)).await;
         i += 256;
     }
-    for actor in &actors {
-        let _ = actor
-            .send(Drain {
-                timeout: Duration::from_secs(60),
-            })
-            .await;
+    for handle in &handles {
+        handle.drain(Duration::from_secs(60)).await;
     }
     let batched = began.elapsed();
-    let deliveries: u64 = counters.iter().map(|c| c.snapshot(0).delivered).sum();
-    let overflow: u64 = counters.iter().map(|c| c.snapshot(0).overflowed).sum();
+    let deliveries: u64 = counters.iter().map(|c| c.snapshot(0, 0).delivered).sum();
+    let overflow: u64 = counters.iter().map(|c| c.snapshot(0, 0).overflowed).sum();
     println!("{N} events (1/3 to 4 plugins, 1/3 to 1, 1/3 to none), 4 fake actors");
     println!(
         "publish one at a time: {:>9.0} events/s",
@@ -115,6 +107,6 @@ async fn main() {
         "publish in batches of 256: {:>9.0} events/s",
         N as f64 / batched.as_secs_f64()
     );
-    println!("deliveries {deliveries}, overflowed to queues {overflow}");
+    println!("deliveries {deliveries}, spilled to disk {overflow}");
     System::current().stop();
 }

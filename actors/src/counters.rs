@@ -12,9 +12,10 @@ pub struct PluginCounters {
     pub delivered: AtomicU64,
     /// Delivery attempts that failed (error status, timeout, plugin down).
     pub failed: AtomicU64,
-    /// Events written to the retry queue (after a failure or a full mailbox).
+    /// Failed events written to the retry queue (the retry rule kept them).
     pub queued: AtomicU64,
-    /// Of those, events queued because the mailbox was full.
+    /// Events written to the spill queue: the mailbox stayed full past the
+    /// producer's wait, or a shutdown cut their delivery short.
     pub overflowed: AtomicU64,
     /// Queued events delivered by a re-drive.
     pub redriven: AtomicU64,
@@ -28,8 +29,14 @@ pub struct PluginCounters {
     pub corrupt: AtomicU64,
     /// Queue operations that failed (disk errors): the event was dropped.
     pub queue_errors: AtomicU64,
+    /// Queue flushes that failed after their events were accepted: those
+    /// events were not durable until a later flush.
+    pub flush_errors: AtomicU64,
     /// Plugin process restarts.
     pub restarts: AtomicU64,
+    /// Of those, restarts of a process that stopped answering its health
+    /// checks without exiting.
+    pub hung_restarts: AtomicU64,
     /// The plugin's current process id; 0 while it is down.
     pub pid: AtomicU64,
     /// 1 when deliveries go through the batch extension, 0 for one event per call.
@@ -49,10 +56,15 @@ pub struct CounterSnapshot {
     pub dropped_no_retry: u64,
     pub corrupt: u64,
     pub queue_errors: u64,
+    pub flush_errors: u64,
     pub restarts: u64,
+    pub hung_restarts: u64,
     pub pid: u64,
     pub batched: u64,
+    /// Events in the retry queue now.
     pub queue_len: u64,
+    /// Events in the spill queue now.
+    pub spill_len: u64,
 }
 
 impl CounterSnapshot {
@@ -71,7 +83,7 @@ impl PluginCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self, queue_len: u64) -> CounterSnapshot {
+    pub fn snapshot(&self, queue_len: u64, spill_len: u64) -> CounterSnapshot {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         CounterSnapshot {
             delivered: get(&self.delivered),
@@ -84,10 +96,13 @@ impl PluginCounters {
             dropped_no_retry: get(&self.dropped_no_retry),
             corrupt: get(&self.corrupt),
             queue_errors: get(&self.queue_errors),
+            flush_errors: get(&self.flush_errors),
             restarts: get(&self.restarts),
+            hung_restarts: get(&self.hung_restarts),
             pid: get(&self.pid),
             batched: get(&self.batched),
             queue_len,
+            spill_len,
         }
     }
 }

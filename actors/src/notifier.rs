@@ -1,55 +1,73 @@
-//! One actor per notifier plugin: bounded mailbox, bounded events in
-//! flight, and the retry policy applied to every failure.
+//! One actor per notifier plugin: its mailbox, its in-flight bound, and the
+//! connection to its plugin.
 //!
-//! A delivery takes a permit from the actor's in-flight semaphore and goes,
-//! with it, to the actor's delivery lane ([`crate::lane`]), which starts the
-//! plugin calls (a bounded number at once, in batches when the transport
-//! batches). When no permit is free the actor stops reading its mailbox
-//! until one is, so the mailbox fills and the router spills further events
-//! to the durable queue instead of blocking the producer. A failed delivery
-//! goes to the failure policy ([`crate::failure`]); queued events come back
-//! through re-drives ([`crate::redrive`]). Queue work runs on blocking
-//! threads, never on the actor's arbiter.
+//! The actor admits an event by taking one of its in-flight permits and
+//! hands it to the plugin's delivery lane; when no permit is free it stops
+//! reading its mailbox until one is, so the mailbox fills and the router
+//! waits (backpressure). Everything that happens to an event after that
+//! belongs to the delivery core ([`crate::delivery`]); the actor starts its
+//! tasks (the lane, the settler, the re-drive schedule, the spill drainer)
+//! its [`NotifierHandle`] reaches them directly for connection changes,
+//! re-drive requests, drains and the shutdown.
 
 use crate::counters::PluginCounters;
-use crate::event::Event;
-use crate::failure::{BurstLog, FailureHandler};
-use crate::lane::{Lane, LaneInput};
-use crate::policy::{Durability, RetryPolicy};
-use crate::queue::{QueueError, RecordQueue};
-use crate::redrive::RedriveJob;
+use crate::delivery::feed::Feeder;
+use crate::delivery::lane::{Lane, LaneInput};
+use crate::delivery::policy::{system_clock, Clock};
+use crate::delivery::redrive::{self, Schedule};
+use crate::delivery::settle::Settler;
+use crate::delivery::{spill, Deliver, Durability, Job, Ledger, PluginQueues, RetryPolicy, Source};
 use crate::transport::{DeliveryError, NotifierTransport};
 use actix::fut::wrap_future;
 use actix::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 /// A notifier actor's settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NotifierSettings {
     /// The plugin's name in logs (its command path).
     pub name: String,
-    /// Messages the mailbox holds before the router spills to the queue.
+    /// Events the mailbox holds before producers wait.
     pub mailbox_capacity: usize,
-    /// Events handed to the plugin and not yet settled, at most: fresh
-    /// deliveries and re-drives together. Also bounds what a host crash
+    /// Events handed to the plugin and not yet settled, at most: fresh,
+    /// spilled and re-driven together. Also bounds what a host crash
     /// re-delivers with `write_ahead` durability.
     pub max_in_flight: usize,
     /// Calls in flight at most: one event each for SFTPGo's unary service;
     /// a batching transport keeps fewer, fuller calls (its own preference,
     /// capped by this).
     pub max_calls_in_flight: usize,
-    /// Records a re-drive reads and sends at a time.
-    pub redrive_batch: usize,
+    /// Bytes one batch call carries at most; a larger event goes alone.
+    pub max_batch_bytes: usize,
+    /// How often the retry queue is re-driven.
+    pub retry_interval: Duration,
     pub policy: RetryPolicy,
     pub durability: Durability,
     /// Where the delivery lane runs: the runtime that drives the plugin's
     /// connection, so calls are polled where their I/O happens. `None`: on
     /// the actor's arbiter.
     pub lane_runtime: Option<tokio::runtime::Handle>,
+    /// "Now", for the retry rule's age check.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for NotifierSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifierSettings")
+            .field("name", &self.name)
+            .field("mailbox_capacity", &self.mailbox_capacity)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_calls_in_flight", &self.max_calls_in_flight)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("retry_interval", &self.retry_interval)
+            .field("policy", &self.policy)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NotifierSettings {
@@ -59,95 +77,116 @@ impl NotifierSettings {
             mailbox_capacity: 1024,
             max_in_flight: 1024,
             max_calls_in_flight: 128,
-            redrive_batch: 64,
+            max_batch_bytes: crate::delivery::DEFAULT_MAX_BATCH_BYTES,
+            retry_interval: crate::delivery::DEFAULT_RETRY_INTERVAL,
             policy,
             durability: Durability::OnFailure,
             lane_runtime: None,
+            clock: system_clock(),
         }
     }
 }
 
-/// A plugin's durable queues: failed or overflowing events wait in `retry`;
-/// with `write_ahead` durability, events in flight are in `write_ahead`.
+/// What the router and the engine hold of a notifier actor besides its
+/// address: its ledger, its mailbox bound, and the controls that must work
+/// even while the actor waits for a free permit (so they are not messages).
 #[derive(Clone)]
-pub struct PluginQueues {
-    pub retry: Arc<dyn RecordQueue>,
-    pub write_ahead: Arc<dyn RecordQueue>,
+pub struct NotifierHandle {
+    pub ledger: Arc<Ledger>,
+    /// One permit per event the mailbox may hold: the router takes one
+    /// before it sends, and waits (bounded) when none is free.
+    pub admission: Arc<Semaphore>,
+    permits: Arc<Semaphore>,
+    lane: mpsc::UnboundedSender<LaneInput>,
+    redrive_now: Arc<Notify>,
+    /// Becomes true when the lane task has ended.
+    lane_finished: watch::Receiver<bool>,
+    connected: Arc<watch::Sender<bool>>,
+    mailbox_capacity: u32,
+    max_in_flight: u32,
 }
 
-impl PluginQueues {
-    /// Moves what a previous run left in the write-ahead queue (events it
-    /// accepted but may not have delivered) to the retry queue, so the next
-    /// re-drive delivers them. Call before the actor receives any event.
-    /// Returns how many records moved.
-    pub fn recover_write_ahead(&self) -> Result<u64, QueueError> {
-        let mut moved = 0;
-        loop {
-            let peeked = self.write_ahead.peek_oldest(256)?;
-            if peeked.records.is_empty() {
-                break;
-            }
-            let mut seqs = Vec::with_capacity(peeked.records.len());
-            for record in &peeked.records {
-                self.retry.append(record.event_ts_ns, &record.payload)?;
-                seqs.push(record.seq);
-            }
-            self.retry.sync()?;
-            self.write_ahead.remove(&seqs)?;
-            moved += seqs.len() as u64;
-        }
-        self.write_ahead.sync()?;
-        Ok(moved)
+impl NotifierHandle {
+    /// The plugin's connection changed: a new process, or `None` while it
+    /// is down. Not a message: it must reach the lane even while the actor
+    /// waits for a free permit (a stalled plugin holds them all).
+    pub fn connect(&self, transport: Option<Arc<dyn NotifierTransport>>) {
+        let connected = transport.is_some();
+        // The lane first: a pass started by the change finds the transport.
+        let _ = self.lane.send(LaneInput::Connect(transport));
+        // The re-drive schedule runs a pass at once on a reconnect; the
+        // spill drainer resumes.
+        self.connected.send_replace(connected);
     }
-}
 
-/// Deliver one event; `ahead_seq` is its record in the write-ahead queue.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub event: Arc<Event>,
-    pub ahead_seq: Option<u64>,
-}
+    /// Re-drives the retry queue now (the schedule also does every retry
+    /// interval and after a (re)start).
+    pub fn redrive_now(&self) {
+        self.redrive_now.notify_one();
+    }
 
-/// Re-drive the retry queue now (from the retry driver).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Redrive;
+    /// Resolves `true` once every event accepted so far is settled
+    /// (delivered, queued or dropped), or `false` when `timeout` passed
+    /// first: nothing in the mailbox, nothing in flight.
+    pub fn drain(&self, timeout: Duration) -> BoxFuture<'static, bool> {
+        let admission = self.admission.clone();
+        let permits = self.permits.clone();
+        let (mailbox, in_flight) = (self.mailbox_capacity, self.max_in_flight);
+        async move {
+            let settled = async {
+                let mailbox = admission.acquire_many_owned(mailbox).await;
+                let in_flight = permits.acquire_many_owned(in_flight).await;
+                mailbox.is_ok() && in_flight.is_ok()
+            };
+            tokio::time::timeout(timeout, settled)
+                .await
+                .unwrap_or(false)
+        }
+        .boxed()
+    }
 
-/// The plugin's connection changed: a new process, or `None` while it is down.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Connect(pub Option<Arc<dyn NotifierTransport>>);
-
-/// Resolves once every delivery accepted before it has finished (delivered,
-/// queued or dropped), or `false` when `timeout` passed first.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Drain {
-    pub timeout: Duration,
+    /// The host is stopping: every event not delivered yet, in flight or
+    /// still in the mailbox, is cut short and kept in the spill queue for
+    /// the next start; the re-drive and the spill drainer stop. Resolves
+    /// like [`NotifierHandle::drain`].
+    pub fn close(&self, timeout: Duration) -> BoxFuture<'static, bool> {
+        self.ledger.close();
+        let _ = self.lane.send(LaneInput::Close);
+        self.redrive_now.notify_one();
+        let drained = self.drain(timeout);
+        let mut lane_finished = self.lane_finished.clone();
+        async move {
+            let drained = drained.await;
+            // The lane runs on the caller's runtime: once it has ended,
+            // nothing there holds the queues any more.
+            let ended = tokio::time::timeout(timeout, lane_finished.wait_for(|done| *done)).await;
+            drained && matches!(ended, Ok(Ok(_)))
+        }
+        .boxed()
+    }
 }
 
 /// The notifier actor.
 pub struct NotifierActor {
-    name: Arc<str>,
     settings: NotifierSettings,
-    /// The current connection, for re-drives (the lane has its own copy).
-    transport: Option<Arc<dyn NotifierTransport>>,
-    queues: PluginQueues,
+    ledger: Arc<Ledger>,
     permits: Arc<Semaphore>,
-    counters: Arc<PluginCounters>,
-    failures: Arc<FailureHandler>,
-    redriving: Arc<AtomicBool>,
+    admission: Arc<Semaphore>,
     lane: mpsc::UnboundedSender<LaneInput>,
-    /// Taken when the actor starts, which starts the lane and the remover.
-    parts: Option<StartParts>,
+    settler: Settler,
+    connected: Arc<watch::Sender<bool>>,
+    redrive_now: Arc<Notify>,
+    lane_finished: watch::Receiver<bool>,
+    /// Taken when the actor starts, which starts its tasks.
+    tasks: Option<Tasks>,
 }
 
-/// What `started` needs to start the actor's helper tasks.
-struct StartParts {
-    lane: Lane,
-    lane_input: mpsc::UnboundedReceiver<LaneInput>,
-    removals: mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>,
+/// The delivery core's tasks, started with the actor.
+struct Tasks {
+    lane: BoxFuture<'static, ()>,
+    settler: BoxFuture<'static, ()>,
+    redrive: BoxFuture<'static, ()>,
+    spill: BoxFuture<'static, ()>,
 }
 
 impl NotifierActor {
@@ -157,44 +196,87 @@ impl NotifierActor {
         queues: PluginQueues,
         counters: Arc<PluginCounters>,
     ) -> Self {
-        let name: Arc<str> = Arc::from(settings.name.as_str());
         let max_in_flight = settings.max_in_flight.max(1);
-        let (removals, removals_rx) = mpsc::unbounded_channel();
-        // Unbounded in type only: every delivery in it holds a permit.
+        let mailbox_capacity = settings.mailbox_capacity.max(1);
+        let ledger = Arc::new(Ledger::new(
+            Arc::from(settings.name.as_str()),
+            settings.policy,
+            settings.durability,
+            queues,
+            counters,
+            settings.clock.clone(),
+        ));
+        let permits = Arc::new(Semaphore::new(max_in_flight));
+        let (settler, settler_task) = Settler::new(ledger.clone());
+        // Unbounded in type only: every event in it holds a permit.
         let (lane, lane_input) = mpsc::unbounded_channel();
-        let failures = Arc::new(FailureHandler {
-            name: name.clone(),
-            policy: settings.policy,
-            queues: queues.clone(),
-            counters: counters.clone(),
-            admission: Mutex::new(()),
-            drops: BurstLog::default(),
-        });
-        let parts = StartParts {
-            lane: Lane {
-                transport: transport.clone(),
-                max_calls: settings.max_calls_in_flight.max(1),
-                counters: counters.clone(),
-                failures: failures.clone(),
-                removals,
-            },
-            lane_input,
-            removals: removals_rx,
+        let (connected, connected_rx) = watch::channel(transport.is_some());
+        let redrive_now = Arc::new(Notify::new());
+        let admission = Arc::new(Semaphore::new(mailbox_capacity));
+        let feeder = Feeder {
+            ledger: ledger.clone(),
+            permits: permits.clone(),
+            lane: lane.clone(),
+            connected: connected_rx,
+            admission: admission.clone(),
+            mailbox_capacity: u32::try_from(mailbox_capacity).unwrap_or(u32::MAX),
+        };
+        let lane_task = Lane {
+            transport,
+            max_calls: settings.max_calls_in_flight.max(1),
+            max_batch_bytes: settings.max_batch_bytes.max(1),
+            settler: settler.clone(),
+        }
+        .run(lane_input);
+        let (finished, lane_finished) = watch::channel(false);
+        let tasks = Tasks {
+            lane: async move {
+                lane_task.await;
+                finished.send_replace(true);
+            }
+            .boxed(),
+            settler: settler_task.boxed(),
+            redrive: redrive::run(
+                feeder.clone(),
+                Schedule {
+                    interval: settings.retry_interval.max(Duration::from_millis(1)),
+                    at_start: ledger.retry_len() > 0,
+                    now: redrive_now.clone(),
+                },
+            )
+            .boxed(),
+            spill: spill::run(feeder).boxed(),
         };
         NotifierActor {
-            name,
-            transport,
-            queues,
-            permits: Arc::new(Semaphore::new(max_in_flight)),
-            counters,
-            failures,
-            redriving: Arc::new(AtomicBool::new(false)),
+            ledger,
+            permits,
+            admission,
             lane,
-            parts: Some(parts),
+            settler,
+            redrive_now,
+            lane_finished,
+            connected: Arc::new(connected),
+            tasks: Some(tasks),
             settings: NotifierSettings {
                 max_in_flight,
+                mailbox_capacity,
                 ..settings
             },
+        }
+    }
+
+    /// The handle the router and the engine keep (take it before `start`).
+    pub fn handle(&self) -> NotifierHandle {
+        NotifierHandle {
+            ledger: self.ledger.clone(),
+            admission: self.admission.clone(),
+            permits: self.permits.clone(),
+            lane: self.lane.clone(),
+            redrive_now: self.redrive_now.clone(),
+            lane_finished: self.lane_finished.clone(),
+            connected: self.connected.clone(),
+            mailbox_capacity: u32::try_from(self.settings.mailbox_capacity).unwrap_or(u32::MAX),
+            max_in_flight: u32::try_from(self.settings.max_in_flight).unwrap_or(u32::MAX),
         }
     }
 
@@ -203,67 +285,39 @@ impl NotifierActor {
     /// pauses while it waits for a free permit, and a permit frees only when
     /// a delivery settles.
     fn dispatch(&mut self, msg: Deliver, permit: OwnedSemaphorePermit) {
-        if let Err(mpsc::error::SendError(LaneInput::Deliver((msg, permit)))) =
-            self.lane.send(LaneInput::Deliver((msg, permit)))
+        let Deliver {
+            event,
+            ahead,
+            admission,
+        } = msg;
+        let job = Job::new(event, Source::Fresh { ahead }, permit);
+        if let Err(mpsc::error::SendError(LaneInput::Deliver(job))) =
+            self.lane.send(LaneInput::Deliver(job))
         {
-            let err = DeliveryError::Unavailable("the delivery lane has stopped".into());
-            self.failures.clone().spawn(msg, err, permit);
+            // The host closed the lane: the event is kept for the next start.
+            self.settler.settle(job, Err(DeliveryError::Cancelled));
         }
+        drop(admission);
     }
 }
 
-/// Removes delivered write-ahead records in batches, off the arbiter. Each
-/// delivery keeps its in-flight permit until its removal is durable, so a
-/// host crash re-delivers at most `max_in_flight` events. (The channel is
-/// unbounded in type only: every message holds a permit.)
-async fn remove_delivered(
-    name: Arc<str>,
-    queue: Arc<dyn RecordQueue>,
-    mut removals: mpsc::UnboundedReceiver<(u64, OwnedSemaphorePermit)>,
-) {
-    while let Some(first) = removals.recv().await {
-        let mut batch = vec![first];
-        while let Ok(next) = removals.try_recv() {
-            batch.push(next);
-        }
-        let (seqs, permits): (Vec<u64>, Vec<OwnedSemaphorePermit>) = batch.into_iter().unzip();
-        let remover = queue.clone();
-        let removed = tokio::task::spawn_blocking(move || remover.remove(&seqs))
-            .await
-            .unwrap_or_else(|err| {
-                Err(QueueError {
-                    queue: "write-ahead".into(),
-                    message: format!("removal task failed: {err}"),
-                })
-            });
-        // Waiting for the flush takes no thread: the flusher wakes this task.
-        let synced = match removed {
-            Ok(()) => queue.sync_async().await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = synced {
-            tracing::warn!(plugin = &*name, "[{name}] removing delivered write-ahead records: {err} (they may be delivered again)");
-        }
-        drop(permits);
-    }
-}
+/// Room in the actix mailbox for control messages beside the events the
+/// admission permits allow.
+const CONTROL_HEADROOM: usize = 64;
 
 impl Actor for NotifierActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.settings.mailbox_capacity.max(1));
-        if let Some(parts) = self.parts.take() {
-            let lane = parts.lane.run(parts.lane_input);
+        ctx.set_mailbox_capacity(self.settings.mailbox_capacity + CONTROL_HEADROOM);
+        if let Some(tasks) = self.tasks.take() {
             match &self.settings.lane_runtime {
-                Some(runtime) => drop(runtime.spawn(lane)),
-                None => drop(actix::spawn(lane)),
+                Some(runtime) => drop(runtime.spawn(tasks.lane)),
+                None => drop(actix::spawn(tasks.lane)),
             }
-            actix::spawn(remove_delivered(
-                self.name.clone(),
-                self.queues.write_ahead.clone(),
-                parts.removals,
-            ));
+            actix::spawn(tasks.settler);
+            actix::spawn(tasks.redrive);
+            actix::spawn(tasks.spill);
         }
     }
 }
@@ -275,7 +329,7 @@ impl Handler<Deliver> for NotifierActor {
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => self.dispatch(msg, permit),
             Err(_) => {
-                // Stop reading the mailbox until a delivery finishes.
+                // Stop reading the mailbox until a delivery settles.
                 let permits = self.permits.clone();
                 ctx.wait(wrap_future(permits.acquire_owned()).map(
                     move |permit, actor: &mut Self, _| {
@@ -286,69 +340,5 @@ impl Handler<Deliver> for NotifierActor {
                 ));
             }
         }
-    }
-}
-
-impl Handler<Connect> for NotifierActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) {
-        let reconnected = msg.0.is_some();
-        self.transport = msg.0.clone();
-        // Ordered with the deliveries already handed over.
-        let _ = self.lane.send(LaneInput::Connect(msg.0));
-        if reconnected {
-            ctx.notify(Redrive);
-        }
-    }
-}
-
-impl Handler<Redrive> for NotifierActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Redrive, _: &mut Context<Self>) {
-        let Some(transport) = self.transport.clone() else {
-            return;
-        };
-        if self.redriving.swap(true, Ordering::AcqRel) {
-            return; // the previous pass is still running
-        }
-        let batch = self
-            .settings
-            .redrive_batch
-            .max(transport.max_batch())
-            .max(1);
-        let job = RedriveJob {
-            name: self.name.clone(),
-            queue: self.queues.retry.clone(),
-            transport,
-            policy: self.settings.policy,
-            permits: self.permits.clone(),
-            max_in_flight: self.settings.max_in_flight,
-            counters: self.counters.clone(),
-            failures: self.failures.clone(),
-            batch,
-        };
-        // A task of its own, like deliveries: it must progress while the
-        // actor waits for a permit.
-        let redriving = self.redriving.clone();
-        actix::spawn(async move {
-            job.run().await;
-            redriving.store(false, Ordering::Release);
-        });
-    }
-}
-
-impl Handler<Drain> for NotifierActor {
-    type Result = ResponseFuture<bool>;
-
-    fn handle(&mut self, msg: Drain, _: &mut Context<Self>) -> Self::Result {
-        let permits = self.permits.clone();
-        let all = u32::try_from(self.settings.max_in_flight).unwrap_or(u32::MAX);
-        Box::pin(async move {
-            tokio::time::timeout(msg.timeout, permits.acquire_many_owned(all))
-                .await
-                .is_ok_and(|acquired| acquired.is_ok())
-        })
     }
 }

@@ -1,8 +1,9 @@
 //! The durable queue as the actors see it.
 //!
 //! A small trait over `plexus-storage` (sled) so another store could serve
-//! and so unit tests can use [`MemoryQueue`]. Every method may block on disk:
-//! actors call them from blocking threads, never on an arbiter, except
+//! and so unit tests can use [`MemoryQueue`]. Only the delivery ledger
+//! ([`crate::delivery::ledger`]) calls them. Every method may block on disk:
+//! they run on blocking threads, never on an arbiter, except
 //! [`RecordQueue::append`], which only applies the write (no flush) and is
 //! cheap enough for the router's overflow path, and
 //! [`RecordQueue::sync_async`], which waits for durability without blocking.
@@ -47,12 +48,10 @@ pub trait RecordQueue: Send + Sync + 'static {
     /// the call nor polling blocks on disk, so async code (the router, the
     /// delivery lane) awaits it where it runs.
     fn sync_async(&self) -> BoxFuture<'static, Result<(), QueueError>>;
-    /// Up to `n` oldest records.
-    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError>;
+    /// Up to `n` records with a sequence number of at least `from`, in order.
+    fn peek_from(&self, from: u64, n: usize) -> Result<Peeked, QueueError>;
     /// Removes records; missing ones are ignored.
     fn remove(&self, seqs: &[u64]) -> Result<(), QueueError>;
-    /// Removes records whose event timestamp is older than `cutoff_ns`.
-    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError>;
     /// Number of records (O(1)).
     fn len(&self) -> u64;
 
@@ -102,11 +101,11 @@ impl RecordQueue for MemoryQueue {
         futures::future::ready(Ok(())).boxed()
     }
 
-    fn peek_oldest(&self, n: usize) -> Result<Peeked, QueueError> {
+    fn peek_from(&self, from: u64, n: usize) -> Result<Peeked, QueueError> {
         let inner = self.lock();
         let records = inner
             .records
-            .iter()
+            .range(from..)
             .take(n)
             .map(|(seq, (ts, payload))| StoredRecord {
                 seq: *seq,
@@ -126,13 +125,6 @@ impl RecordQueue for MemoryQueue {
             inner.records.remove(seq);
         }
         Ok(())
-    }
-
-    fn drop_older_than(&self, cutoff_ns: i64) -> Result<u64, QueueError> {
-        let mut inner = self.lock();
-        let before = inner.records.len();
-        inner.records.retain(|_, (ts, _)| *ts >= cutoff_ns);
-        Ok((before - inner.records.len()) as u64)
     }
 
     fn len(&self) -> u64 {

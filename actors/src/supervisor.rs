@@ -1,4 +1,4 @@
-//! The supervisor: restarts notifier plugins whose process exits.
+//! The supervisor: restarts plugins whose process exits or hangs.
 //!
 //! For each plugin it waits for the process to exit, has the launcher tell
 //! the plugin's actor the connection is gone (a notifier's deliveries then
@@ -8,6 +8,14 @@
 //! notifier re-drives its queue at once). Every restart is logged with the
 //! exit status and counted. It works for every plugin kind: what a
 //! connection is, and who uses it, is the launcher's business.
+//!
+//! A process that stops answering without exiting (SIGSTOP, a deadlock)
+//! would otherwise hold its plugin down for ever: every call times out and
+//! nothing restarts it. So the supervisor also asks each process for its
+//! health every [`HealthCheck::interval`]; after
+//! [`HealthCheck::failure_threshold`] checks in a row without a healthy
+//! answer it kills the process and restarts it the same way, counting the
+//! restart in `restarts` and in `hung_restarts`.
 
 use crate::counters::PluginCounters;
 use actix::prelude::*;
@@ -25,6 +33,41 @@ pub trait PluginProcess: Send + Sync + 'static {
     fn exited(&self) -> BoxFuture<'static, String>;
     /// Stops the process gracefully.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
+    /// Asks the process whether it serves, within `timeout`. The default
+    /// answers yes: a process type without a health service is only
+    /// watched for its exit.
+    fn check_health(&self, timeout: Duration) -> BoxFuture<'static, Result<(), String>> {
+        let _ = timeout;
+        Box::pin(async { Ok(()) })
+    }
+    /// Kills the process at once (it does not answer, so a graceful stop
+    /// would only wait) and resolves with how it exited.
+    fn kill(self: Box<Self>) -> BoxFuture<'static, String> {
+        let exited = self.exited();
+        Box::pin(async move {
+            self.stop().await;
+            exited.await
+        })
+    }
+}
+
+/// How often a plugin is asked for its health, and after how many failed
+/// checks in a row it is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Time between checks; also the time one check may take.
+    pub interval: Duration,
+    /// Failed checks in a row that make the supervisor restart the plugin.
+    pub failure_threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            interval: Duration::from_secs(10),
+            failure_threshold: 3,
+        }
+    }
 }
 
 /// Starts a plugin process (verifying its checksum, handshaking, connecting)
@@ -73,17 +116,26 @@ pub struct StopAll;
 
 pub struct Supervisor {
     backoff: Backoff,
+    health: HealthCheck,
     stop: watch::Sender<bool>,
     loops: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Supervisor {
+    /// A supervisor with the default health check ([`HealthCheck::default`]).
     pub fn new(backoff: Backoff) -> Self {
         Supervisor {
             backoff,
+            health: HealthCheck::default(),
             stop: watch::channel(false).0,
             loops: Vec::new(),
         }
+    }
+
+    /// Checks each plugin's health as `health` says.
+    pub fn with_health_check(mut self, health: HealthCheck) -> Self {
+        self.health = health;
+        self
     }
 }
 
@@ -96,9 +148,9 @@ impl Handler<Supervise> for Supervisor {
 
     fn handle(&mut self, msg: Supervise, _: &mut Context<Self>) {
         let stop = self.stop.subscribe();
-        let backoff = self.backoff;
+        let (backoff, health) = (self.backoff, self.health);
         self.loops
-            .push(actix::spawn(watch_plugin(msg, backoff, stop)));
+            .push(actix::spawn(watch_plugin(msg, backoff, health, stop)));
     }
 }
 
@@ -121,7 +173,58 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receiver<bool>) {
+/// Resolves once `health.failure_threshold` checks in a row failed, with
+/// the last failure.
+async fn hung(process: &dyn PluginProcess, health: HealthCheck, name: &str) -> String {
+    let threshold = health.failure_threshold.max(1);
+    let mut failures = 0u32;
+    // Checks start on a fixed beat, so a check that times out (it may take
+    // a whole interval) does not push the next one back: a hung plugin is
+    // detected after about `threshold + 1` intervals.
+    let mut beat = tokio::time::interval_at(
+        tokio::time::Instant::now() + health.interval,
+        health.interval,
+    );
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beat.tick().await;
+        let answer = tokio::time::timeout(health.interval, process.check_health(health.interval))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer to the health check within {:?}",
+                    health.interval
+                ))
+            });
+        match answer {
+            Ok(()) => failures = 0,
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(
+                    plugin = name,
+                    "[{name}] health check {failures} of {threshold} failed: {err}"
+                );
+                if failures >= threshold {
+                    return err;
+                }
+            }
+        }
+    }
+}
+
+/// What ended the wait on a running process.
+enum Woke {
+    Exited(String),
+    Hung(String),
+    Stop,
+}
+
+async fn watch_plugin(
+    msg: Supervise,
+    backoff: Backoff,
+    health: HealthCheck,
+    mut stop: watch::Receiver<bool>,
+) {
     let Supervise {
         name,
         launcher,
@@ -137,9 +240,24 @@ async fn watch_plugin(msg: Supervise, backoff: Backoff, mut stop: watch::Receive
     let mut delay = backoff.initial;
     loop {
         let exited = process.exited();
-        let status = tokio::select! {
-            status = exited => status,
-            () = stopped(&mut stop) => {
+        let woke = tokio::select! {
+            status = exited => Woke::Exited(status),
+            last = hung(&*process, health, &name) => Woke::Hung(last),
+            () = stopped(&mut stop) => Woke::Stop,
+        };
+        let status = match woke {
+            Woke::Exited(status) => status,
+            Woke::Hung(last) => {
+                tracing::error!(
+                    plugin = &*name,
+                    "[{name}] plugin does not answer ({} health checks failed, the last: {last}); killing it",
+                    health.failure_threshold.max(1)
+                );
+                PluginCounters::incr(&counters.hung_restarts);
+                let status = process.kill().await;
+                format!("killed, hung: {status}")
+            }
+            Woke::Stop => {
                 process.stop().await;
                 return;
             }

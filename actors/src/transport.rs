@@ -19,6 +19,10 @@ pub enum DeliveryError {
     /// The plugin is not running or not reachable.
     #[error("plugin unavailable: {0}")]
     Unavailable(String),
+    /// The host is stopping and cut the delivery short; the event is kept
+    /// for the next start (never a failure of the plugin's).
+    #[error("the host is stopping")]
+    Cancelled,
 }
 
 impl From<tonic::Status> for DeliveryError {

@@ -9,11 +9,10 @@ mod support;
 use actix::prelude::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use plexus_actors::delivery::policy::{now_ns, RetryPolicy};
+use plexus_actors::delivery::{Deliver, PluginQueues};
 use plexus_actors::event::Event;
-use plexus_actors::notifier::{
-    Deliver, Drain, NotifierActor, NotifierSettings, PluginQueues, Redrive,
-};
-use plexus_actors::policy::{now_ns, RetryPolicy};
+use plexus_actors::notifier::{NotifierActor, NotifierHandle, NotifierSettings};
 use plexus_actors::queue::{MemoryQueue, RecordQueue};
 use plexus_actors::transport::{DeliveryError, NotifierTransport};
 use plexus_actors::PluginCounters;
@@ -106,6 +105,7 @@ impl NotifierTransport for BatchTransport {
 struct Setup {
     plugin: Arc<BatchPlugin>,
     actor: Addr<NotifierActor>,
+    handle: NotifierHandle,
     counters: Arc<PluginCounters>,
     retry: Arc<MemoryQueue>,
 }
@@ -115,6 +115,7 @@ fn setup() -> Setup {
     let retry = Arc::new(MemoryQueue::new());
     let queues = PluginQueues {
         retry: retry.clone(),
+        spill: Arc::new(MemoryQueue::new()),
         write_ahead: Arc::new(MemoryQueue::new()),
     };
     let counters = Arc::new(PluginCounters::default());
@@ -124,11 +125,12 @@ fn setup() -> Setup {
         Some(Arc::new(BatchTransport(plugin.clone()))),
         queues,
         counters.clone(),
-    )
-    .start();
+    );
+    let handle = actor.handle();
     Setup {
         plugin,
-        actor,
+        actor: actor.start(),
+        handle,
         counters,
         retry,
     }
@@ -145,22 +147,14 @@ fn event(i: i64, action: &str) -> Arc<Event> {
 async fn deliver_all(actor: &Addr<NotifierActor>, events: &[Arc<Event>]) {
     for event in events {
         actor
-            .send(Deliver {
-                event: event.clone(),
-                ahead_seq: None,
-            })
+            .send(Deliver::new(event.clone()))
             .await
             .expect("the actor is running");
     }
 }
 
-async fn drained(actor: &Addr<NotifierActor>) {
-    let done = actor
-        .send(Drain {
-            timeout: Duration::from_secs(5),
-        })
-        .await
-        .expect("the actor is running");
+async fn drained(handle: &NotifierHandle) {
+    let done = handle.drain(Duration::from_secs(5)).await;
     assert!(done, "every delivery settled in time");
 }
 
@@ -178,7 +172,7 @@ async fn waiting_events_share_calls_within_the_call_and_batch_bounds() {
     .await;
     s.plugin.gated.store(false, Ordering::SeqCst);
     s.plugin.gate.notify_waiters();
-    drained(&s.actor).await;
+    drained(&s.handle).await;
 
     let sizes = s.plugin.batch_sizes.lock().unwrap().clone();
     assert!(s.plugin.most_in_flight.load(Ordering::SeqCst) <= CALLS);
@@ -196,7 +190,7 @@ async fn waiting_events_share_calls_within_the_call_and_batch_bounds() {
     let mut sent: Vec<i64> = events.iter().map(|e| e.timestamp_ns()).collect();
     sent.sort_unstable();
     assert_eq!(delivered, sent, "every event exactly once");
-    assert_eq!(s.counters.snapshot(0).delivered, 100);
+    assert_eq!(s.counters.snapshot(0, 0).delivered, 100);
 }
 
 #[actix::test]
@@ -209,9 +203,9 @@ async fn each_event_of_a_batch_gets_its_own_outcome() {
     deliver_all(&s.actor, &events).await;
     s.plugin.gated.store(false, Ordering::SeqCst);
     s.plugin.gate.notify_waiters();
-    drained(&s.actor).await;
+    drained(&s.handle).await;
 
-    let snapshot = s.counters.snapshot(s.retry.len());
+    let snapshot = s.counters.snapshot(s.retry.len(), 0);
     assert_eq!(snapshot.delivered, 32);
     assert_eq!(snapshot.failed, 8);
     assert_eq!(snapshot.queued, 8, "the refused events wait for a re-drive");
@@ -227,16 +221,16 @@ async fn a_call_answering_too_few_outcomes_loses_nothing() {
     deliver_all(&s.actor, &events).await;
     s.plugin.gated.store(false, Ordering::SeqCst);
     s.plugin.gate.notify_waiters();
-    drained(&s.actor).await;
+    drained(&s.handle).await;
 
     let calls = s.plugin.batch_sizes.lock().unwrap().len() as u64;
-    let snapshot = s.counters.snapshot(s.retry.len());
+    let snapshot = s.counters.snapshot(s.retry.len(), 0);
     assert_eq!(snapshot.failed, calls, "one unanswered event per call");
     assert_eq!(snapshot.delivered + snapshot.queued, 30);
 
     // The re-drive sends the queued ones again, now answered in full.
     s.plugin.answer_one_short.store(false, Ordering::SeqCst);
-    s.actor.send(Redrive).await.expect("the actor is running");
+    s.handle.redrive_now();
     eventually("the queue is re-driven", || s.retry.is_empty()).await;
     let mut delivered = s.plugin.delivered.lock().unwrap().clone();
     delivered.sort_unstable();

@@ -1,123 +1,22 @@
-//! The pipeline's behaviour with in-process fake plugins: routing, failure
-//! policy, overflow, re-drive and isolation between plugins. (The same
-//! behaviour with real plugin processes and the sled queue is tested in the
-//! engine crate.)
+//! The pipeline's behaviour with in-process fake plugins: routing, the
+//! retry rule, backpressure and the spill queue, re-drives, byte-bounded
+//! batches, shutdown and recovery. (The same behaviour with real plugin
+//! processes and the sled queue is tested in the engine crate.)
 
 mod support;
 
-use actix::prelude::*;
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use plexus_actors::delivery::policy::now_ns;
 use plexus_actors::event::Event;
-use plexus_actors::filter::{NotifierFilter, RoutingTable};
-use plexus_actors::notifier::{Drain, NotifierActor, NotifierSettings, PluginQueues};
-use plexus_actors::policy::{now_ns, RetryPolicy};
-use plexus_actors::queue::MemoryQueue;
-use plexus_actors::retry::{RedriveAll, RetryDriver};
-use plexus_actors::router::{Publish, Router, Target};
-use plexus_actors::transport::{DeliveryError, NotifierTransport};
-use plexus_actors::PluginCounters;
-use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use plexus_actors::filter::NotifierFilter;
+use plexus_actors::notifier::NotifierSettings;
+use plexus_actors::router::{Publish, PublishBatch};
+use plexus_actors::RetryPolicy;
+use plexus_proto::sftpgo::{FsEvent, ProviderEvent};
+use std::sync::Arc;
 use std::time::Duration;
-use support::eventually;
+use support::*;
 
-const OK: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
-
-/// An in-process notifier that records what it receives.
-#[derive(Default)]
-struct FakePlugin {
-    mode: AtomicU8,
-    received: Mutex<Vec<Event>>,
-}
-
-impl FakePlugin {
-    fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-
-    fn received(&self) -> Vec<Event> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-struct FakeTransport(Arc<FakePlugin>);
-
-impl NotifierTransport for FakeTransport {
-    fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>> {
-        let plugin = self.0.clone();
-        async move {
-            match plugin.mode.load(Ordering::SeqCst) {
-                OK => {
-                    plugin.received.lock().unwrap().push((*event).clone());
-                    Ok(())
-                }
-                FAIL => Err(DeliveryError::Unavailable("fake failure".into())),
-                _ => futures::future::pending().await,
-            }
-        }
-        .boxed()
-    }
-}
-
-struct Harness {
-    router: Addr<Router>,
-    plugins: Vec<Arc<FakePlugin>>,
-    actors: Vec<Addr<NotifierActor>>,
-    counters: Vec<Arc<PluginCounters>>,
-    queues: Vec<PluginQueues>,
-}
-
-fn harness(
-    filters: Vec<NotifierFilter>,
-    policy: RetryPolicy,
-    tune: impl Fn(&mut NotifierSettings),
-) -> Harness {
-    let mut targets = Vec::new();
-    let mut plugins = Vec::new();
-    let mut actors = Vec::new();
-    let mut counters = Vec::new();
-    let mut all_queues = Vec::new();
-    for index in 0..filters.len() {
-        let plugin = Arc::new(FakePlugin::default());
-        let queues = PluginQueues {
-            retry: Arc::new(MemoryQueue::new()),
-            write_ahead: Arc::new(MemoryQueue::new()),
-        };
-        let plugin_counters = Arc::new(PluginCounters::default());
-        let mut settings = NotifierSettings::new(format!("fake-{index}"), policy);
-        tune(&mut settings);
-        let actor = NotifierActor::new(
-            settings.clone(),
-            Some(Arc::new(FakeTransport(plugin.clone()))),
-            queues.clone(),
-            plugin_counters.clone(),
-        )
-        .start();
-        targets.push(Target {
-            name: Arc::from(settings.name.as_str()),
-            addr: actor.clone(),
-            queues: queues.clone(),
-            counters: plugin_counters.clone(),
-            durability: settings.durability,
-        });
-        plugins.push(plugin);
-        actors.push(actor);
-        counters.push(plugin_counters);
-        all_queues.push(queues);
-    }
-    let router = Router::new(RoutingTable::compile(&filters), targets, 1024).start();
-    Harness {
-        router,
-        plugins,
-        actors,
-        counters,
-        queues: all_queues,
-    }
-}
+const SECOND: i64 = 1_000_000_000;
 
 fn fs(action: &str) -> Event {
     Event::Fs(FsEvent {
@@ -134,28 +33,6 @@ fn provider(action: &str, object: &str) -> Event {
         object_type: object.into(),
         ..Default::default()
     })
-}
-
-fn log(id: i32) -> Event {
-    Event::Log(LogEvent {
-        timestamp: now_ns(),
-        event: id,
-        ..Default::default()
-    })
-}
-
-async fn drain(actors: &[Addr<NotifierActor>]) {
-    for actor in actors {
-        assert!(
-            actor
-                .send(Drain {
-                    timeout: Duration::from_secs(5)
-                })
-                .await
-                .unwrap(),
-            "drained in time"
-        );
-    }
 }
 
 const FS_ACTIONS: [&str; 13] = [
@@ -195,7 +72,7 @@ async fn filter_matrix_routes_every_event_to_exactly_the_matching_plugins() {
         fs_events: vec!["no-such-action".into()],
         ..Default::default()
     };
-    let h = harness(
+    let h = Harness::start(
         vec![
             everything_fs,
             add_user,
@@ -203,6 +80,7 @@ async fn filter_matrix_routes_every_event_to_exactly_the_matching_plugins() {
             matches_nothing,
         ],
         RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_secs(5),
         |_| {},
     );
     let mut events = Vec::new();
@@ -215,7 +93,7 @@ async fn filter_matrix_routes_every_event_to_exactly_the_matching_plugins() {
         }
     }
     for id in 1..=6 {
-        events.push(log(id));
+        events.push(log(id, now_ns()));
     }
     for event in &events {
         h.router
@@ -224,9 +102,9 @@ async fn filter_matrix_routes_every_event_to_exactly_the_matching_plugins() {
             .unwrap()
             .unwrap();
     }
-    drain(&h.actors).await;
+    h.drained().await;
 
-    let got: Vec<Vec<Event>> = h.plugins.iter().map(|p| p.received()).collect();
+    let got: Vec<Vec<Event>> = h.plugins.iter().map(|p| p.fake.received()).collect();
     assert_eq!(got[0].len(), FS_ACTIONS.len());
     assert!(got[0].iter().all(|e| matches!(e, Event::Fs(_))));
     assert_eq!(got[1], vec![provider_like(&events, "add", "user")]);
@@ -264,63 +142,87 @@ fn provider_like(events: &[Event], action: &str, object: &str) -> Event {
         .unwrap()
 }
 
+async fn publish(h: &Harness, event: Event) {
+    h.router.send(Publish(event)).await.unwrap().unwrap();
+}
+
 #[actix::test]
 async fn failed_deliveries_are_queued_then_redriven_in_order() {
-    let h = harness(
-        vec![NotifierFilter {
-            fs_events: vec!["upload".into()],
-            ..Default::default()
-        }],
+    let h = Harness::start(
+        vec![uploads()],
         RetryPolicy::from_sftpgo(60, 0),
+        Duration::from_secs(5),
         |s| s.max_in_flight = 1,
     );
-    h.plugins[0].set(FAIL);
+    let plugin = &h.plugins[0];
+    plugin.fake.set(Mode::Fail);
     for i in 0..20 {
-        let mut event = fs("upload");
-        if let Event::Fs(e) = &mut event {
-            e.file_size = i;
-        }
-        h.router.send(Publish(event)).await.unwrap().unwrap();
+        publish(&h, upload(i, now_ns())).await;
     }
-    drain(&h.actors).await;
-    assert_eq!(h.queues[0].retry.len(), 20);
-    let stats = h.counters[0].snapshot(20);
-    assert_eq!((stats.failed, stats.queued, stats.delivered), (20, 20, 0));
+    h.drained().await;
+    let stats = plugin.stats();
+    assert_eq!(
+        (stats.failed, stats.queued, stats.delivered, stats.queue_len),
+        (20, 20, 0, 20)
+    );
 
-    h.plugins[0].set(OK);
-    let driver = RetryDriver::new(h.actors.clone(), Duration::from_secs(3600)).start();
-    driver.send(RedriveAll).await.unwrap();
-    let queue = h.queues[0].retry.clone();
+    plugin.fake.set(Mode::Ok);
+    plugin.handle.redrive_now();
+    let queue = plugin.queues.retry.clone();
     eventually("queue drained", || queue.is_empty()).await;
-    let sizes: Vec<i64> = h.plugins[0]
-        .received()
-        .iter()
-        .map(|e| match e {
-            Event::Fs(f) => f.file_size,
-            _ => -1,
-        })
-        .collect();
-    assert_eq!(sizes, (0..20).collect::<Vec<_>>(), "oldest first");
-    let stats = h.counters[0].snapshot(0);
+    assert_eq!(
+        plugin.fake.received_ids(),
+        (0..20).collect::<Vec<_>>(),
+        "oldest first"
+    );
+    let stats = plugin.stats();
     assert_eq!((stats.redriven, stats.delivered), (20, 20));
 }
 
 #[actix::test]
+async fn one_failure_in_a_redrive_does_not_stop_the_others() {
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(60, 0),
+        Duration::from_secs(5),
+        |_| {},
+    );
+    let plugin = &h.plugins[0];
+    plugin.fake.set(Mode::Fail);
+    for i in 0..30 {
+        publish(&h, upload(i, now_ns())).await;
+    }
+    h.drained().await;
+    plugin.fake.set(Mode::Ok);
+    plugin.fake.refuse(3);
+    plugin.fake.refuse(17);
+    plugin.handle.redrive_now();
+    let fake = plugin.fake.clone();
+    eventually("every other event delivered", || fake.count() == 28).await;
+    h.drained().await;
+    let queue = plugin.queues.retry.clone();
+    eventually("the two refused stay queued", || queue.len() == 2).await;
+    let expected: Vec<i64> = (0..30).filter(|i| *i != 3 && *i != 17).collect();
+    assert_eq!(plugin.fake.received_ids(), expected);
+}
+
+#[actix::test]
 async fn queue_full_drops_are_counted_exactly() {
-    let h = harness(
+    let h = Harness::start(
         vec![NotifierFilter {
             log_events: vec![1],
             ..Default::default()
         }],
         RetryPolicy::from_sftpgo(60, 7),
+        Duration::from_secs(5),
         |_| {},
     );
-    h.plugins[0].set(FAIL);
+    h.plugins[0].fake.set(Mode::Fail);
     for _ in 0..25 {
-        h.router.send(Publish(log(1))).await.unwrap().unwrap();
+        publish(&h, log(1, now_ns())).await;
     }
-    drain(&h.actors).await;
-    let stats = h.counters[0].snapshot(h.queues[0].retry.len());
+    h.drained().await;
+    let stats = h.plugins[0].stats();
     assert_eq!(stats.queue_len, 7);
     assert_eq!(stats.queued, 7);
     assert_eq!(stats.dropped_queue_full, 18);
@@ -328,123 +230,179 @@ async fn queue_full_drops_are_counted_exactly() {
 }
 
 #[actix::test]
-async fn too_old_events_are_dropped_on_failure_and_at_redrive_counted_exactly() {
-    let h = harness(
-        vec![NotifierFilter {
-            log_events: vec![1],
-            ..Default::default()
-        }],
-        RetryPolicy::from_sftpgo(2, 0),
-        |_| {},
+async fn queued_events_are_retried_whatever_their_age_and_dropped_only_when_they_fail_again() {
+    let clock = TestClock::at(1_000 * SECOND);
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(10, 0),
+        Duration::from_secs(5),
+        |s| s.clock = clock.clock(),
     );
-    h.plugins[0].set(FAIL);
-    let old = Event::Log(LogEvent {
-        timestamp: now_ns() - 10_000_000_000,
-        event: 1,
-        ..Default::default()
-    });
-    for _ in 0..3 {
-        h.router.send(Publish(old.clone())).await.unwrap().unwrap();
+    let plugin = &h.plugins[0];
+    plugin.fake.set(Mode::Fail);
+    // Too old already at the first failure: dropped at once.
+    for i in 0..3 {
+        publish(&h, upload(i, clock.now() - 11 * SECOND)).await;
     }
-    // Young enough now; too old by the time of the re-drive below.
-    let aging = Event::Log(LogEvent {
-        timestamp: now_ns() - 1_500_000_000,
-        event: 1,
-        ..Default::default()
-    });
-    for _ in 0..4 {
-        h.router
-            .send(Publish(aging.clone()))
-            .await
-            .unwrap()
-            .unwrap();
+    // Young at the failure: queued.
+    for i in 3..10 {
+        publish(&h, upload(i, clock.now() - 2 * SECOND)).await;
     }
-    drain(&h.actors).await;
-    assert_eq!(h.counters[0].snapshot(0).dropped_too_old, 3);
-    assert_eq!(h.queues[0].retry.len(), 4);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    h.plugins[0].set(OK);
-    let driver = RetryDriver::new(h.actors.clone(), Duration::from_secs(3600)).start();
-    driver.send(RedriveAll).await.unwrap();
-    let queue = h.queues[0].retry.clone();
-    eventually("too-old records discarded", || queue.is_empty()).await;
-    let stats = h.counters[0].snapshot(0);
-    assert_eq!(stats.dropped_too_old, 7);
-    assert_eq!(stats.redriven, 0);
-    assert!(h.plugins[0].received().is_empty());
+    h.drained().await;
+    assert_eq!(plugin.stats().dropped_too_old, 3);
+    assert_eq!(plugin.queues.retry.len(), 7);
+
+    // The outage outlasts retry_max_time; the plugin recovers. SFTPGo sends
+    // every queued event again and checks the age only on a new failure:
+    // all are delivered.
+    clock.advance(30 * SECOND);
+    plugin.fake.set(Mode::Ok);
+    plugin.fake.refuse(9);
+    plugin.handle.redrive_now();
+    let fake = plugin.fake.clone();
+    eventually("the six delivered", || fake.count() == 6).await;
+    h.drained().await;
+    let queue = plugin.queues.retry.clone();
+    eventually("the refused one dropped as too old", || queue.is_empty()).await;
+    let stats = plugin.stats();
+    assert_eq!(stats.redriven, 6);
+    assert_eq!(stats.dropped_too_old, 4);
+    assert_eq!(plugin.fake.received_ids(), vec![3, 4, 5, 6, 7, 8]);
 }
 
 #[actix::test]
 async fn without_retries_failures_are_dropped_and_counted() {
-    let h = harness(
-        vec![NotifierFilter {
-            log_events: vec![1],
-            ..Default::default()
-        }],
+    let h = Harness::start(
+        vec![uploads()],
         RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_secs(5),
         |_| {},
     );
-    h.plugins[0].set(FAIL);
-    for _ in 0..5 {
-        h.router.send(Publish(log(1))).await.unwrap().unwrap();
+    h.plugins[0].fake.set(Mode::Fail);
+    for i in 0..5 {
+        publish(&h, upload(i, now_ns())).await;
     }
-    drain(&h.actors).await;
-    let stats = h.counters[0].snapshot(h.queues[0].retry.len());
+    h.drained().await;
+    let stats = h.plugins[0].stats();
     assert_eq!((stats.dropped_no_retry, stats.queue_len), (5, 0));
 }
 
 #[actix::test]
-async fn a_hanging_plugin_does_not_block_the_others() {
-    let h = harness(
-        vec![
-            NotifierFilter {
-                fs_events: vec!["upload".into()],
-                ..Default::default()
-            },
-            NotifierFilter {
-                fs_events: vec!["upload".into()],
-                ..Default::default()
-            },
-        ],
-        RetryPolicy::from_sftpgo(60, 0),
+async fn a_burst_larger_than_the_mailbox_waits_for_room_and_spills_nothing() {
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_secs(30),
         |s| {
             s.max_in_flight = 4;
+            s.max_calls_in_flight = 1;
             s.mailbox_capacity = 8;
         },
     );
-    h.plugins[0].set(HANG);
-    for _ in 0..200 {
-        h.router.send(Publish(fs("upload"))).await.unwrap().unwrap();
+    let plugin = &h.plugins[0];
+    // The plugin is stalled while the burst starts: producers wait.
+    plugin.fake.set(Mode::Stall);
+    let router = h.router.clone();
+    let burst = actix::spawn(async move {
+        for i in 0..500 {
+            router
+                .send(Publish(upload(i, now_ns())))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !burst.is_finished(),
+        "the producer waits while the plugin is full"
+    );
+    plugin.fake.set(Mode::Ok);
+    burst.await.unwrap();
+    h.drained().await;
+    assert_eq!(plugin.fake.received_ids(), (0..500).collect::<Vec<_>>());
+    let stats = plugin.stats();
+    assert_eq!(
+        (stats.overflowed, stats.spill_len, stats.delivered),
+        (0, 0, 500)
+    );
+}
+
+#[actix::test]
+async fn a_stalled_plugin_spills_after_the_wait_and_drains_as_soon_as_it_has_room() {
+    let h = Harness::start(
+        vec![uploads(), uploads()],
+        RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_millis(50),
+        |s| {
+            s.max_in_flight = 4;
+            s.max_calls_in_flight = 1;
+            s.mailbox_capacity = 8;
+        },
+    );
+    let (stalled, healthy) = (&h.plugins[0], &h.plugins[1]);
+    stalled.fake.set(Mode::Stall);
+    for i in 0..200 {
+        publish(&h, upload(i, now_ns())).await;
     }
-    let healthy = h.plugins[1].clone();
-    eventually("the healthy plugin got everything", || {
-        healthy.received().len() == 200
-    })
-    .await;
-    // The hanging plugin holds 4 in flight and a full mailbox; the rest overflowed to its queue.
-    let stats = h.counters[0].snapshot(h.queues[0].retry.len());
-    assert!(stats.overflowed >= 200 - 4 - 8 - 2, "overflow: {stats:?}");
-    assert_eq!(stats.queue_len, stats.overflowed);
-    assert_eq!(h.counters[1].snapshot(0).overflowed, 0);
+    let fake = healthy.fake.clone();
+    eventually("the healthy plugin got everything", || fake.count() == 200).await;
+    let stats = stalled.stats();
+    assert!(stats.overflowed >= 200 - 4 - 8 - 2, "spilled: {stats:?}");
+    assert_eq!(stats.spill_len, stats.overflowed);
+    assert_eq!(healthy.stats().overflowed, 0);
+
+    // No re-drive, no timer (the retry interval is an hour): room is enough.
+    stalled.fake.set(Mode::Ok);
+    let fake = stalled.fake.clone();
+    eventually("the stalled plugin caught up", || fake.count() == 200).await;
+    assert_eq!(
+        stalled.fake.received_ids(),
+        (0..200).collect::<Vec<_>>(),
+        "in order"
+    );
+    stalled.drained().await;
+    let spill = stalled.queues.spill.clone();
+    eventually("the spill queue emptied", || spill.is_empty()).await;
+    assert_eq!(stalled.stats().redriven, 0);
+}
+
+#[actix::test]
+async fn spilled_events_count_against_the_queue_size() {
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(60, 10),
+        Duration::from_millis(20),
+        |s| {
+            s.max_in_flight = 1;
+            s.mailbox_capacity = 1;
+        },
+    );
+    let plugin = &h.plugins[0];
+    plugin.fake.set(Mode::Stall);
+    for i in 0..30 {
+        publish(&h, upload(i, now_ns())).await;
+    }
+    let stats = plugin.stats();
+    assert_eq!(stats.spill_len, 10, "{stats:?}");
+    assert_eq!(stats.dropped_queue_full, 30 - 10 - 2, "{stats:?}");
 }
 
 #[actix::test]
 async fn a_published_batch_is_routed_in_order_with_a_receipt_per_event() {
-    use plexus_actors::router::PublishBatch;
-    let h = harness(
+    let h = Harness::start(
         vec![
-            NotifierFilter {
-                fs_events: vec!["upload".into()],
-                ..Default::default()
-            },
+            uploads(),
             NotifierFilter {
                 fs_events: vec!["upload".into(), "delete".into()],
                 ..Default::default()
             },
         ],
         RetryPolicy::from_sftpgo(60, 0),
+        Duration::from_secs(5),
         |s| {
             s.max_in_flight = 1;
+            s.mailbox_capacity = 4;
             s.durability = plexus_actors::Durability::WriteAhead;
         },
     );
@@ -461,14 +419,260 @@ async fn a_published_batch_is_routed_in_order_with_a_receipt_per_event() {
     assert!(receipts
         .iter()
         .enumerate()
-        .all(|(i, r)| r.targets == if i % 2 == 0 { 2 } else { 1 }));
-    drain(&h.actors).await;
-    assert_eq!(h.plugins[1].received(), events, "in order");
-    assert_eq!(h.plugins[0].received().len(), 25);
-    // Write-ahead records are removed once delivered.
-    let queues = h.queues.clone();
-    eventually("write-ahead queues emptied", || {
-        queues.iter().all(|q| q.write_ahead.is_empty())
-    })
-    .await;
+        .all(|(i, r)| r.targets == if i % 2 == 0 { 2 } else { 1 } && r.overflowed.is_empty()));
+    h.drained().await;
+    assert_eq!(h.plugins[1].fake.received(), events, "in order");
+    assert_eq!(h.plugins[0].fake.received().len(), 25);
+    for plugin in &h.plugins {
+        assert!(
+            plugin.queues.write_ahead.is_empty(),
+            "settled records removed"
+        );
+    }
+}
+
+#[actix::test]
+async fn a_shutdown_keeps_every_undelivered_event_even_without_retries() {
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_secs(5),
+        |s| {
+            s.max_in_flight = 4;
+            s.mailbox_capacity = 8;
+        },
+    );
+    let plugin = &h.plugins[0];
+    plugin.fake.set(Mode::Stall);
+    for i in 0..12 {
+        publish(&h, upload(i, now_ns())).await;
+    }
+    assert!(
+        plugin.handle.close(Duration::from_secs(5)).await,
+        "closed in time"
+    );
+    let stats = plugin.stats();
+    assert_eq!(stats.spill_len, 12, "{stats:?}");
+    assert_eq!(stats.dropped(), 0);
+    assert_eq!(stats.failed, 0, "a shutdown is not a failure");
+}
+
+#[actix::test]
+async fn write_ahead_leftovers_are_recovered_and_delivered_first() {
+    let queues = memory_queues();
+    for i in 0..5 {
+        let payload = plexus_actors::event::encode(
+            &upload(i, now_ns()),
+            plexus_actors::event::Origin::WriteAhead,
+        );
+        queues.write_ahead.append(now_ns(), &payload).unwrap();
+    }
+    let mut settings = NotifierSettings::new("recovering", RetryPolicy::from_sftpgo(0, 0));
+    settings.durability = plexus_actors::Durability::WriteAhead;
+    let plugin = Plugin::start(settings, queues, 1);
+    assert_eq!(plugin.handle.ledger.recover().unwrap(), 5);
+    let fake = plugin.fake.clone();
+    eventually("the recovered events delivered", || fake.count() == 5).await;
+    assert_eq!(plugin.fake.received_ids(), (0..5).collect::<Vec<_>>());
+    plugin.drained().await;
+    assert!(plugin.queues.write_ahead.is_empty());
+    let spill = plugin.queues.spill.clone();
+    eventually("the spill queue emptied", || spill.is_empty()).await;
+}
+
+#[actix::test]
+async fn a_plugin_restart_redrives_at_once_and_a_lost_connection_ends_the_pass() {
+    let h = Harness::start(
+        vec![uploads()],
+        RetryPolicy::from_sftpgo(60, 0),
+        Duration::from_secs(5),
+        |_| {},
+    );
+    let plugin = &h.plugins[0];
+    plugin.connect(false).await;
+    for i in 0..40 {
+        publish(&h, upload(i, now_ns())).await;
+    }
+    h.drained().await;
+    assert_eq!(plugin.stats().queue_len, 40);
+    assert_eq!(plugin.fake.count(), 0);
+    // The process comes back: the queue is sent again without waiting for
+    // the (hour-long) retry interval.
+    plugin.connect(true).await;
+    let fake = plugin.fake.clone();
+    eventually("re-driven after the restart", || fake.count() == 40).await;
+    assert_eq!(plugin.fake.received_ids(), (0..40).collect::<Vec<_>>());
+}
+
+#[actix::test]
+async fn batches_are_bounded_in_bytes_and_an_oversized_event_goes_alone() {
+    let queues = memory_queues();
+    let mut settings = NotifierSettings::new("bytes", RetryPolicy::from_sftpgo(60, 0));
+    settings.max_batch_bytes = 100_000;
+    settings.max_calls_in_flight = 1;
+    let plugin = Plugin::start(settings, queues, 256);
+    plugin.fake.set(Mode::Stall);
+    let big = |id: i64, size: usize| {
+        Arc::new(Event::Fs(FsEvent {
+            timestamp: now_ns(),
+            action: "upload".into(),
+            file_size: id,
+            virtual_path: "x".repeat(size),
+            ..Default::default()
+        }))
+    };
+    // 20 events of 20 kB: at most four share a 100 kB call.
+    for i in 0..20 {
+        plugin
+            .addr
+            .send(plexus_actors::delivery::Deliver::new(big(i, 20_000)))
+            .await
+            .unwrap();
+    }
+    plugin
+        .addr
+        .send(plexus_actors::delivery::Deliver::new(big(20, 150_000)))
+        .await
+        .unwrap();
+    plugin.fake.set(Mode::Ok);
+    plugin.drained().await;
+    assert_eq!(plugin.fake.received_ids(), (0..21).collect::<Vec<_>>());
+    let calls = plugin.fake.calls.lock().unwrap().clone();
+    for (unary, ids) in &calls {
+        if ids.contains(&20) {
+            assert!(
+                *unary && ids.len() == 1,
+                "the oversized event goes alone: {calls:?}"
+            );
+        } else {
+            assert!(
+                !*unary && ids.len() <= 4,
+                "at most 100 kB a call: {calls:?}"
+            );
+        }
+    }
+    assert!(
+        calls.iter().any(|(_, ids)| ids.len() == 4),
+        "batches fill up: {calls:?}"
+    );
+}
+
+#[actix::test]
+async fn try_publish_never_waits_and_names_the_full_plugins() {
+    use plexus_actors::router::TryPublish;
+    let h = Harness::start(
+        vec![uploads(), uploads()],
+        RetryPolicy::from_sftpgo(0, 0),
+        Duration::from_secs(3600),
+        |s| {
+            s.max_in_flight = 1;
+            s.mailbox_capacity = 1;
+        },
+    );
+    h.plugins[0].fake.set(Mode::Stall);
+    let mut full = Vec::new();
+    for i in 0..10 {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        h.router
+            .try_send(TryPublish {
+                event: upload(i, now_ns()),
+                reply,
+            })
+            .expect("the router has room");
+        // An hour-long overflow wait would show here: try never waits.
+        let receipt = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("answered without waiting")
+            .unwrap()
+            .unwrap();
+        full.push(
+            receipt
+                .overflowed
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(full
+        .iter()
+        .all(|names| !names.contains(&"fake-1".to_owned())));
+    assert!(
+        full[3..]
+            .iter()
+            .all(|names| names == &["fake-0".to_owned()]),
+        "{full:?}"
+    );
+    h.plugins[0].fake.set(Mode::Ok);
+    let fake = h.plugins[0].fake.clone();
+    eventually("the stalled plugin gets every event", || fake.count() == 10).await;
+}
+
+/// Two write-ahead plugins, the second one's write-ahead log failing as
+/// asked; a router over both.
+fn two_write_ahead_plugins() -> (
+    actix::Addr<plexus_actors::router::Router>,
+    Vec<Plugin>,
+    Arc<FailingQueue>,
+) {
+    use actix::Actor;
+    let failing = Arc::new(FailingQueue::default());
+    let mut plugins = Vec::new();
+    for index in 0..2 {
+        let mut queues = memory_queues();
+        if index == 1 {
+            queues.write_ahead = failing.clone();
+        }
+        let mut settings =
+            NotifierSettings::new(format!("wal-{index}"), RetryPolicy::from_sftpgo(60, 0));
+        settings.durability = plexus_actors::Durability::WriteAhead;
+        plugins.push(Plugin::start(settings, queues, 1));
+    }
+    let targets = plugins
+        .iter()
+        .map(|p| plexus_actors::router::Target {
+            addr: p.addr.clone(),
+            handle: p.handle.clone(),
+        })
+        .collect();
+    let router = plexus_actors::router::Router::new(
+        plexus_actors::RoutingTable::compile(&[uploads(), uploads()]),
+        targets,
+        64,
+        Duration::from_secs(5),
+    )
+    .start();
+    (router, plugins, failing)
+}
+
+#[actix::test]
+async fn a_refused_write_ahead_append_reaches_no_plugin() {
+    let (router, plugins, failing) = two_write_ahead_plugins();
+    failing
+        .fail_append
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = router.send(Publish(upload(1, now_ns()))).await.unwrap();
+    assert!(refused.is_err(), "the publish reports the failed append");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for plugin in &plugins {
+        assert_eq!(plugin.fake.count(), 0, "no plugin saw the refused event");
+        assert!(
+            plugin.queues.write_ahead.is_empty(),
+            "its record is taken back"
+        );
+    }
+}
+
+#[actix::test]
+async fn a_failed_flush_after_the_hand_off_is_counted_not_reported_as_a_refusal() {
+    let (router, plugins, failing) = two_write_ahead_plugins();
+    failing
+        .fail_sync
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let receipt = router.send(Publish(upload(1, now_ns()))).await.unwrap();
+    assert!(receipt.is_ok(), "handed on, so accepted: {receipt:?}");
+    for plugin in &plugins {
+        let fake = plugin.fake.clone();
+        eventually("delivered", || fake.count() == 1).await;
+    }
+    assert_eq!(plugins[1].stats().flush_errors, 1);
 }

@@ -43,7 +43,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Upload events from the comparison's workload (its filesystem events).
 fn uploads() -> Vec<FsEvent> {
-    let base = plexus_actors::policy::now_ns();
+    let base = plexus_actors::delivery::policy::now_ns();
     workload::mixed(EVENTS * 2, base)
         .into_iter()
         .filter_map(|event| match event {

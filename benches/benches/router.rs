@@ -18,9 +18,10 @@ use crossbeam_channel::{bounded, Sender};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
+use plexus_actors::delivery::PluginQueues;
 use plexus_actors::event::Event;
 use plexus_actors::filter::{NotifierFilter, RoutingTable};
-use plexus_actors::notifier::{Drain, NotifierActor, NotifierSettings, PluginQueues};
+use plexus_actors::notifier::{NotifierActor, NotifierHandle, NotifierSettings};
 use plexus_actors::queue::MemoryQueue;
 use plexus_actors::router::{Publish, PublishBatch, Router, Target};
 use plexus_actors::transport::{DeliveryError, NotifierTransport};
@@ -80,61 +81,61 @@ impl NotifierTransport for Ack {
 
 struct Pipeline {
     router: Addr<Router>,
-    actors: Vec<Addr<NotifierActor>>,
+    handles: Vec<NotifierHandle>,
     counters: Vec<Arc<PluginCounters>>,
 }
 
 fn pipeline() -> Pipeline {
     let mut targets = Vec::new();
-    let mut actors = Vec::new();
+    let mut handles = Vec::new();
     let mut counters = Vec::new();
     for i in 0..PLUGINS {
         let queues = PluginQueues {
             retry: Arc::new(MemoryQueue::new()),
+            spill: Arc::new(MemoryQueue::new()),
             write_ahead: Arc::new(MemoryQueue::new()),
         };
         let plugin_counters: Arc<PluginCounters> = Arc::default();
         let settings = NotifierSettings::new(format!("fake-{i}"), RetryPolicy::from_sftpgo(60, 0));
         let actor = NotifierActor::new(
-            settings.clone(),
+            settings,
             Some(Arc::new(Ack)),
-            queues.clone(),
-            plugin_counters.clone(),
-        )
-        .start();
-        targets.push(Target {
-            name: Arc::from(settings.name.as_str()),
-            addr: actor.clone(),
             queues,
-            counters: plugin_counters.clone(),
-            durability: settings.durability,
+            plugin_counters.clone(),
+        );
+        let handle = actor.handle();
+        targets.push(Target {
+            addr: actor.start(),
+            handle: handle.clone(),
         });
-        actors.push(actor);
+        handles.push(handle);
         counters.push(plugin_counters);
     }
-    let router = Router::new(RoutingTable::compile(&filters()), targets, 1024).start();
+    let router = Router::new(
+        RoutingTable::compile(&filters()),
+        targets,
+        1024,
+        plexus_actors::router::DEFAULT_OVERFLOW_WAIT,
+    )
+    .start();
     Pipeline {
         router,
-        actors,
+        handles,
         counters,
     }
 }
 
 impl Pipeline {
     async fn drain(&self) {
-        for actor in &self.actors {
-            let drained = actor
-                .send(Drain {
-                    timeout: Duration::from_secs(30),
-                })
-                .await;
-            assert!(matches!(drained, Ok(true)), "the fake actors drain");
+        for handle in &self.handles {
+            let drained = handle.drain(Duration::from_secs(30)).await;
+            assert!(drained, "the fake actors drain");
         }
     }
 
     fn totals(&self) -> (u64, u64) {
         self.counters.iter().fold((0, 0), |(d, o), c| {
-            let s = c.snapshot(0);
+            let s = c.snapshot(0, 0);
             (d + s.delivered, o + s.overflowed)
         })
     }

@@ -73,7 +73,7 @@ pub fn run(options: &Options) -> Result<Report> {
     }
     std::fs::create_dir_all(&options.work_dir)
         .with_context(|| format!("creating {}", options.work_dir.display()))?;
-    let base_ts = plexus_actors::policy::now_ns();
+    let base_ts = plexus_actors::delivery::policy::now_ns();
     let events = workload::mixed(options.events, base_ts);
     let events_file = options.work_dir.join("events.jsonl");
     workload::write_jsonl(&events, &events_file)?;

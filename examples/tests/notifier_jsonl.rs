@@ -183,6 +183,7 @@ async fn unix_socket_handshake_health_and_every_field_recorded() {
     send_all(channel.clone()).await.expect("deliveries succeed");
     // Acknowledged means recorded: no waiting needed.
     assert_eq!(recorded(&scratch), expected_three());
+    assert_eq!(mode(&scratch.out()), 0o600, "the events file is owner-only");
 
     // One hclog JSON info line at start.
     let stderr = plugin
@@ -536,6 +537,7 @@ async fn env_dump_holds_exactly_the_environment() {
         .arg(&dump);
     let mut plugin = Plugin::start(command).await;
     let text = std::fs::read_to_string(&dump).expect("env dump written at start");
+    assert_eq!(mode(&dump), 0o600, "the environment is owner-only");
     let lines: Vec<&str> = text.lines().collect();
     let mut sorted = lines.clone();
     sorted.sort_unstable();

@@ -8,7 +8,7 @@
 //! service, so the same binary behaves exactly as before under SFTPGo; a
 //! Plexus host saves a round trip per event.
 
-use crate::kinds::{sealed, PluginService};
+use crate::kinds::{sealed, PluginService, MAX_RECEIVE_BYTES};
 use futures::future::join_all;
 use plexus_proto::plexus::v1::event::Kind;
 use plexus_proto::plexus::v1::notifier_batch_server::{NotifierBatch, NotifierBatchServer};
@@ -42,10 +42,16 @@ impl<T: Notifier> PluginService for NotifierPlugin<T> {
 
     fn add_to(self, routes: Routes) -> Routes {
         routes
-            .add_service(NotifierServer::from_arc(self.plugin.clone()))
-            .add_service(NotifierBatchServer::new(BatchService {
-                plugin: self.plugin,
-            }))
+            .add_service(
+                NotifierServer::from_arc(self.plugin.clone())
+                    .max_decoding_message_size(MAX_RECEIVE_BYTES),
+            )
+            .add_service(
+                NotifierBatchServer::new(BatchService {
+                    plugin: self.plugin,
+                })
+                .max_decoding_message_size(MAX_RECEIVE_BYTES),
+            )
     }
 }
 

@@ -14,6 +14,12 @@ use plexus_proto::sftpgo::searcher_server::{Searcher, SearcherServer};
 use plexus_proto::PluginKind;
 use tonic::service::Routes;
 
+/// The largest request a plugin accepts, set explicitly: gRPC's default of
+/// 4 MiB, the same limit every Go plugin has. A Plexus host keeps each
+/// batch below it (`engine.max_batch_bytes`, 3.75 MiB by default) and sends
+/// a larger event alone; SFTPGo sends one event per call anyway.
+pub const MAX_RECEIVE_BYTES: usize = 4 * 1024 * 1024;
+
 pub(crate) mod sealed {
     pub trait Sealed {}
 }
@@ -38,7 +44,7 @@ macro_rules! plugin_service {
             const KIND: PluginKind = $kind;
 
             fn add_to(self, routes: Routes) -> Routes {
-                routes.add_service(self)
+                routes.add_service(self.max_decoding_message_size(MAX_RECEIVE_BYTES))
             }
         }
     };

@@ -80,7 +80,7 @@ use std::process::ExitCode;
 pub use cookie_check::check_cookie;
 pub use env::TRANSPORT_VAR;
 pub use error::{ServeError, NOT_LAUNCHED_BY_HOST};
-pub use kinds::PluginService;
+pub use kinds::{PluginService, MAX_RECEIVE_BYTES};
 pub use listener::{Transport, SOCKET_FILE};
 pub use plexus_proto::PluginKind;
 pub use serve::{PluginServer, DEFAULT_SHUTDOWN_GRACE};

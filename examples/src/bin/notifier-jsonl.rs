@@ -16,13 +16,16 @@
 //! - `--env-dump PATH`: at start, the whole environment is written to PATH,
 //!   sorted, one `KEY=VALUE` a line; `\`, CR and LF are escaped as `\\`, `\r`,
 //!   `\n` (`PLUGIN_CLIENT_CERT` is a multi-line PEM). Written to a temporary
-//!   file and renamed into place, as the Go fixture does.
+//!   file (created exclusively, never through a symbolic link, mode 0600)
+//!   and renamed into place, as the Go fixture does.
+//! - The `--out` file is created with mode 0600.
 //!
 //! Like every go-plugin plugin it must be started by a host (it checks the
 //! notifier magic cookie first); it logs hclog JSON on stderr.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,7 +68,13 @@ fn main() -> ExitCode {
             ));
         }
     }
-    let file = match OpenOptions::new().create(true).append(true).open(&args.out) {
+    // Owner-only when created: the events name users, paths and addresses.
+    let file = match OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&args.out)
+    {
         Ok(file) => file,
         Err(err) => {
             return fatal(&format!(
@@ -238,17 +247,76 @@ fn dump_environment(path: &Path) -> io::Result<()> {
         text.push_str(&escape(entry));
         text.push('\n');
     }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp-{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
+    write_through_temporary(
+        path,
+        &format!("tmp-{}", std::process::id()),
+        text.as_bytes(),
+    )
+}
+
+/// Writes `bytes` to a new temporary file next to `path` (named
+/// `PATH.<tag>`, or `PATH.<tag>-N` if that name is taken), then renames it
+/// into place. The temporary file is created with `O_EXCL|O_NOFOLLOW` and
+/// mode 0600: a file or symbolic link planted at its predictable name is
+/// never written through, and the environment (which may hold secrets) is
+/// never readable by others.
+fn write_through_temporary(path: &Path, tag: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut attempt = 0u32;
+    let (temporary, mut file) = loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".");
+        name.push(tag);
+        if attempt > 0 {
+            name.push(format!("-{attempt}"));
+        }
+        let temporary = PathBuf::from(name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(&temporary)
+        {
+            Ok(file) => break (temporary, file),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
-    })
+    }
+    written
 }
 
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('\r', "\\r")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_planted_link_at_the_temporary_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let dump = dir.path().join("env.txt");
+        std::os::unix::fs::symlink(&victim, dir.path().join("env.txt.tmp-7")).unwrap();
+
+        write_through_temporary(&dump, "tmp-7", b"SECRET=1\n").unwrap();
+
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&dump).unwrap(), b"SECRET=1\n");
+        let mode = std::fs::metadata(&dump).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }

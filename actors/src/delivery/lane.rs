@@ -1,22 +1,18 @@
-//! A notifier actor's delivery lane: one long-lived task that starts the
-//! plugin's calls and settles their outcomes.
+//! A plugin's delivery lane: one long-lived task that starts the plugin's
+//! calls and hands their outcomes to the settler.
 //!
-//! The actor admits an event by taking one of its in-flight permits and
-//! hands it, with the permit, to the lane. The lane keeps at most
-//! `max_calls` calls in flight; events that arrive while all are busy wait
-//! in its queue (bounded by the permits) and, when the transport batches,
-//! travel together in the next call. So under load many events share one
-//! round trip, and a lone event still goes out at once. One task polls
-//! every call: no task is spawned per event.
-//!
-//! An outcome settles its event: delivered (with `write_ahead`, its record
-//! is removed, see [`crate::notifier`]) or handed to the failure policy.
-//! The permit goes with the event until it is settled, so the actor's
-//! drain and its mailbox back-pressure see every event the lane holds.
+//! Fresh, spilled and re-driven events all come here, each holding one of
+//! the actor's in-flight permits. The lane keeps at most `call_limit` calls
+//! in flight; events that arrive while all are busy wait in its queue
+//! (bounded by the permits) and, when the transport batches, travel
+//! together in the next call, bounded by count and by bytes: a batch never
+//! exceeds the receive limit every plugin accepts, and an event larger than
+//! that goes alone, on SFTPGo's unary service. So under load many events
+//! share one round trip, and a lone event still goes out at once. One task
+//! polls every call: no task is spawned per event.
 
-use crate::counters::PluginCounters;
-use crate::failure::FailureHandler;
-use crate::notifier::Deliver;
+use super::settle::Settler;
+use super::Job;
 use crate::transport::{DeliveryError, NotifierTransport};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -25,32 +21,30 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
-/// An admitted event and the permit it holds.
-pub(crate) type Job = (Deliver, OwnedSemaphorePermit);
-
-/// What the actor sends its lane, in order.
+/// What the lane is sent, in order.
 pub(crate) enum LaneInput {
     Deliver(Job),
     /// The plugin's connection changed (`None`: it is down).
     Connect(Option<Arc<dyn NotifierTransport>>),
+    /// The host is stopping: every event still here is cut short
+    /// ([`DeliveryError::Cancelled`]) and kept for the next start.
+    Close,
 }
-
-/// Where a delivered `write_ahead` event's record goes to be removed.
-pub(crate) type Removals = mpsc::UnboundedSender<(u64, OwnedSemaphorePermit)>;
 
 pub(crate) struct Lane {
     pub(crate) transport: Option<Arc<dyn NotifierTransport>>,
     /// Calls in flight at most, before the transport's own preference.
     pub(crate) max_calls: usize,
-    pub(crate) counters: Arc<PluginCounters>,
-    pub(crate) failures: Arc<FailureHandler>,
-    pub(crate) removals: Removals,
+    /// Bytes one batch call carries at most.
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) settler: Settler,
 }
 
 impl Lane {
-    /// Runs until the actor is gone and every event it handed over is settled.
+    /// Runs until every sender is gone (or the host closed the lane) and
+    /// every event handed over is settled.
     pub(crate) async fn run(self, input: mpsc::UnboundedReceiver<LaneInput>) {
         let mut state = LaneState {
             call_limit: self.call_limit(),
@@ -58,6 +52,7 @@ impl Lane {
             lane: self,
             input,
             input_closed: false,
+            closed: false,
             waiting: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
         };
@@ -87,6 +82,8 @@ struct LaneState {
     max_batch: usize,
     input: mpsc::UnboundedReceiver<LaneInput>,
     input_closed: bool,
+    /// The host is stopping: nothing more is sent.
+    closed: bool,
     waiting: VecDeque<Job>,
     in_flight: FuturesUnordered<Call>,
 }
@@ -96,12 +93,25 @@ impl LaneState {
         loop {
             while !self.input_closed {
                 match self.input.poll_recv(cx) {
+                    Poll::Ready(Some(LaneInput::Deliver(job))) if self.closed => {
+                        self.lane.settler.settle(job, Err(DeliveryError::Cancelled))
+                    }
                     Poll::Ready(Some(LaneInput::Deliver(job))) => self.waiting.push_back(job),
+                    Poll::Ready(Some(LaneInput::Connect(_))) if self.closed => {}
                     Poll::Ready(Some(LaneInput::Connect(transport))) => {
+                        if transport.is_none() {
+                            // The process is gone: its calls will not be
+                            // answered (a hung one would hold its events
+                            // until the deadline).
+                            self.abandon_in_flight(DeliveryError::Unavailable(
+                                "the plugin process exited during the call".into(),
+                            ));
+                        }
                         self.lane.transport = transport;
                         self.call_limit = self.lane.call_limit();
                         self.max_batch = self.lane.max_batch();
                     }
+                    Poll::Ready(Some(LaneInput::Close)) => self.cancel_all(),
                     Poll::Ready(None) => self.input_closed = true,
                     Poll::Pending => break,
                 }
@@ -111,13 +121,40 @@ impl LaneState {
                 Poll::Ready(Some(settled)) => self.settle(settled),
                 Poll::Ready(None) | Poll::Pending => {
                     let idle = self.in_flight.is_empty() && self.waiting.is_empty();
-                    return if self.input_closed && idle {
+                    // Closed: everything was cut short and settled; later
+                    // sends find the lane gone and settle where they are.
+                    return if (self.input_closed || self.closed) && idle {
                         Poll::Ready(())
                     } else {
                         Poll::Pending
                     };
                 }
             }
+        }
+    }
+
+    /// Drops every call in flight and every waiting event as cut short,
+    /// and every event sent from now on.
+    fn cancel_all(&mut self) {
+        self.closed = true;
+        self.abandon_in_flight(DeliveryError::Cancelled);
+        let settler = &self.lane.settler;
+        settler.settle_all(
+            self.waiting
+                .drain(..)
+                .map(|job| (job, Err(DeliveryError::Cancelled))),
+        );
+        self.lane.transport = None;
+    }
+
+    /// Drops every call in flight; its events settle with `error`.
+    fn abandon_in_flight(&mut self, error: DeliveryError) {
+        for call in std::mem::take(&mut self.in_flight) {
+            self.lane.settler.settle_all(
+                call.into_jobs()
+                    .into_iter()
+                    .map(|job| (job, Err(error.clone()))),
+            );
         }
     }
 
@@ -129,26 +166,25 @@ impl LaneState {
         let Some(transport) = self.lane.transport.clone() else {
             let unavailable =
                 DeliveryError::Unavailable("the plugin process is not running".into());
-            let failed = self
+            let failed: Vec<_> = self
                 .waiting
                 .drain(..)
-                .map(|(msg, permit)| (msg, unavailable.clone(), permit))
+                .map(|job| (job, Err(unavailable.clone())))
                 .collect();
-            self.lane.failures.clone().spawn_many(failed);
+            self.lane.settler.settle_all(failed);
             return;
         };
-        let max_batch = self.max_batch;
-        while self.in_flight.len() < self.call_limit && !self.waiting.is_empty() {
-            let call = if max_batch == 1 {
-                let Some(job) = self.waiting.pop_front() else {
-                    break;
-                };
-                let outcome = transport.deliver(job.0.event.clone());
-                Call::one(job, outcome)
+        while self.in_flight.len() < self.call_limit {
+            let Some(first) = self.waiting.pop_front() else {
+                break;
+            };
+            let alone = self.max_batch == 1 || first.wire_len > self.lane.max_batch_bytes;
+            let call = if alone {
+                let outcome = transport.deliver(first.event.clone());
+                Call::one(first, outcome)
             } else {
-                let take = max_batch.min(self.waiting.len());
-                let jobs: Vec<Job> = self.waiting.drain(..take).collect();
-                let events = jobs.iter().map(|(msg, _)| msg.event.clone()).collect();
+                let jobs = self.take_batch(first);
+                let events = jobs.iter().map(|job| job.event.clone()).collect();
                 let outcomes = transport.deliver_batch(events);
                 Call::many(jobs, outcomes)
             };
@@ -156,45 +192,36 @@ impl LaneState {
         }
     }
 
-    fn settle(&mut self, settled: Settled) {
-        match settled {
-            Settled::One(job, result) => {
-                if let Some((msg, err, permit)) = self.settle_one(job, result) {
-                    self.lane.failures.clone().spawn(msg, err, permit);
+    /// `first` and the waiting events after it that fit one batch, in order.
+    fn take_batch(&mut self, first: Job) -> Vec<Job> {
+        let mut bytes = first.wire_len;
+        let mut jobs = vec![first];
+        while jobs.len() < self.max_batch {
+            match self.waiting.front() {
+                Some(next) if bytes + next.wire_len <= self.lane.max_batch_bytes => {
+                    bytes += next.wire_len;
+                    if let Some(next) = self.waiting.pop_front() {
+                        jobs.push(next);
+                    }
                 }
-            }
-            Settled::Many(jobs, results) => {
-                let mut results = results.into_iter();
-                let failed: Vec<_> = jobs
-                    .into_iter()
-                    .filter_map(|job| {
-                        let result = results
-                            .next()
-                            .unwrap_or_else(|| Err(DeliveryError::missing_outcome()));
-                        self.settle_one(job, result)
-                    })
-                    .collect();
-                self.lane.failures.clone().spawn_many(failed);
+                _ => break,
             }
         }
+        jobs
     }
 
-    /// Counts a delivery or returns the failure to hand to the policy.
-    fn settle_one(
-        &self,
-        (msg, permit): Job,
-        result: Result<(), DeliveryError>,
-    ) -> Option<(Deliver, DeliveryError, OwnedSemaphorePermit)> {
-        match result {
-            Ok(()) => {
-                PluginCounters::incr(&self.lane.counters.delivered);
-                if let Some(seq) = msg.ahead_seq {
-                    // The permit travels with the removal: see `notifier`.
-                    let _ = self.lane.removals.send((seq, permit));
+    fn settle(&mut self, settled: Settled) {
+        match settled {
+            Settled::One(job, result) => self.lane.settler.settle(job, result),
+            Settled::Many(jobs, results) => {
+                let mut results = results.into_iter();
+                for job in jobs {
+                    let result = results
+                        .next()
+                        .unwrap_or_else(|| Err(DeliveryError::missing_outcome()));
+                    self.lane.settler.settle(job, result);
                 }
-                None
             }
-            Err(err) => Some((msg, err, permit)),
         }
     }
 }
@@ -221,6 +248,14 @@ impl Call {
 
     fn many(jobs: Vec<Job>, outcomes: BoxFuture<'static, Vec<Result<(), DeliveryError>>>) -> Call {
         Call::Many(Some(jobs), outcomes)
+    }
+
+    /// The events of a call abandoned before it finished.
+    fn into_jobs(self) -> Vec<Job> {
+        match self {
+            Call::One(job, _) => job.into_iter().collect(),
+            Call::Many(jobs, _) => jobs.unwrap_or_default(),
+        }
     }
 }
 
