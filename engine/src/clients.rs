@@ -4,6 +4,12 @@
 //! Each call carries the deadline both ways: as gRPC's `grpc-timeout` so the
 //! plugin can give up too, and as a local timeout so a plugin that never
 //! answers cannot hold a caller forever.
+//!
+//! Every client also bounds the size of a plugin's reply
+//! (`engine.max_reply_bytes`, 64 MiB by default): a plugin is a separate,
+//! possibly faulty program, and without a bound one oversized answer makes
+//! the host allocate whatever the plugin claims. A reply above the bound
+//! fails the call with an error naming the setting.
 
 use plexus_proto::sftpgo::notifier_client::NotifierClient;
 use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
@@ -13,6 +19,9 @@ use tonic::transport::Channel;
 
 /// SFTPGo's deadline for every plugin call.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The largest plugin reply the host accepts by default: 64 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Runs one unary call under `timeout`.
 pub async fn with_deadline<T, F>(timeout: Duration, call: F) -> Result<T, tonic::Status>
@@ -27,6 +36,40 @@ where
     }
 }
 
+/// Runs one unary call under `timeout` and names `engine.max_reply_bytes`
+/// when the reply was refused for its size.
+async fn bounded<T, F>(
+    timeout: Duration,
+    max_reply_bytes: usize,
+    call: F,
+) -> Result<T, tonic::Status>
+where
+    F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    with_deadline(timeout, call)
+        .await
+        .map_err(|status| reply_too_large(status, max_reply_bytes))
+}
+
+/// tonic refuses a reply over the client's decoding limit with
+/// `OutOfRange` and a message about "decoded message length"; this turns
+/// it into an error that says which setting bounds it. Other statuses pass
+/// unchanged.
+pub fn reply_too_large(status: tonic::Status, max_reply_bytes: usize) -> tonic::Status {
+    if status.code() == tonic::Code::OutOfRange
+        && status
+            .message()
+            .contains("decoded message length too large")
+    {
+        tonic::Status::out_of_range(format!(
+            "the plugin's reply is larger than engine.max_reply_bytes ({max_reply_bytes} bytes): {}",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
+
 fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
@@ -38,22 +81,31 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 pub struct Notifier {
     client: NotifierClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl Notifier {
+    /// A client with the default reply bound ([`DEFAULT_MAX_REPLY_BYTES`]).
     pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self::with_reply_limit(channel, timeout, DEFAULT_MAX_REPLY_BYTES)
+    }
+
+    /// A client that refuses replies above `max_reply_bytes`.
+    pub fn with_reply_limit(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         Notifier {
             client: NotifierClient::new(channel)
-                .max_decoding_message_size(usize::MAX)
+                .max_decoding_message_size(max_reply_bytes)
                 .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 
     pub async fn send_fs_event(&self, event: FsEvent) -> Result<(), tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.send_fs_event(request(event, self.timeout)),
         )
         .await
@@ -61,8 +113,9 @@ impl Notifier {
 
     pub async fn send_provider_event(&self, event: ProviderEvent) -> Result<(), tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.send_provider_event(request(event, self.timeout)),
         )
         .await
@@ -70,8 +123,9 @@ impl Notifier {
 
     pub async fn send_log_event(&self, event: LogEvent) -> Result<(), tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.send_log_event(request(event, self.timeout)),
         )
         .await
@@ -83,13 +137,23 @@ impl Notifier {
 pub struct Kms {
     client: plexus_proto::sftpgo::kms_client::KmsClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl Kms {
+    /// A client with the default reply bound ([`DEFAULT_MAX_REPLY_BYTES`]).
     pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self::with_reply_limit(channel, timeout, DEFAULT_MAX_REPLY_BYTES)
+    }
+
+    /// A client that refuses replies above `max_reply_bytes`.
+    pub fn with_reply_limit(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         Kms {
-            client: plexus_proto::sftpgo::kms_client::KmsClient::new(channel),
+            client: plexus_proto::sftpgo::kms_client::KmsClient::new(channel)
+                .max_decoding_message_size(max_reply_bytes)
+                .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 
@@ -98,8 +162,9 @@ impl Kms {
         request: plexus_proto::sftpgo::EncryptRequest,
     ) -> Result<plexus_proto::sftpgo::EncryptResponse, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.encrypt(self::request(request, self.timeout)),
         )
         .await
@@ -110,8 +175,9 @@ impl Kms {
         request: plexus_proto::sftpgo::DecryptRequest,
     ) -> Result<plexus_proto::sftpgo::DecryptResponse, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.decrypt(self::request(request, self.timeout)),
         )
         .await
@@ -123,13 +189,23 @@ impl Kms {
 pub struct IpFilter {
     client: plexus_proto::sftpgo::ip_filter_client::IpFilterClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl IpFilter {
+    /// A client with the default reply bound ([`DEFAULT_MAX_REPLY_BYTES`]).
     pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self::with_reply_limit(channel, timeout, DEFAULT_MAX_REPLY_BYTES)
+    }
+
+    /// A client that refuses replies above `max_reply_bytes`.
+    pub fn with_reply_limit(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         IpFilter {
-            client: plexus_proto::sftpgo::ip_filter_client::IpFilterClient::new(channel),
+            client: plexus_proto::sftpgo::ip_filter_client::IpFilterClient::new(channel)
+                .max_decoding_message_size(max_reply_bytes)
+                .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 
@@ -139,8 +215,9 @@ impl IpFilter {
             ip: ip.to_owned(),
             protocol: protocol.to_owned(),
         };
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.check_ip(request(message, self.timeout)),
         )
         .await
@@ -148,7 +225,12 @@ impl IpFilter {
 
     pub async fn reload(&self) -> Result<(), tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(self.timeout, client.reload(request((), self.timeout))).await
+        bounded(
+            self.timeout,
+            self.max_reply_bytes,
+            client.reload(request((), self.timeout)),
+        )
+        .await
     }
 }
 
@@ -157,14 +239,23 @@ impl IpFilter {
 pub struct Searcher {
     client: plexus_proto::sftpgo::searcher_client::SearcherClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl Searcher {
+    /// A client with the default reply bound ([`DEFAULT_MAX_REPLY_BYTES`]).
     pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self::with_reply_limit(channel, timeout, DEFAULT_MAX_REPLY_BYTES)
+    }
+
+    /// A client that refuses replies above `max_reply_bytes`.
+    pub fn with_reply_limit(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         Searcher {
             client: plexus_proto::sftpgo::searcher_client::SearcherClient::new(channel)
-                .max_decoding_message_size(usize::MAX),
+                .max_decoding_message_size(max_reply_bytes)
+                .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 
@@ -173,8 +264,9 @@ impl Searcher {
         filter: plexus_proto::sftpgo::FsEventsFilter,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.search_fs_events(request(filter, self.timeout)),
         )
         .await
@@ -186,8 +278,9 @@ impl Searcher {
         filter: plexus_proto::sftpgo::ProviderEventsFilter,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.search_provider_events(request(filter, self.timeout)),
         )
         .await
@@ -199,8 +292,9 @@ impl Searcher {
         filter: plexus_proto::sftpgo::LogEventsFilter,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.search_log_events(request(filter, self.timeout)),
         )
         .await
@@ -214,13 +308,23 @@ impl Searcher {
 pub struct Auth {
     client: plexus_proto::sftpgo::auth_client::AuthClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl Auth {
+    /// A client with the default reply bound ([`DEFAULT_MAX_REPLY_BYTES`]).
     pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self::with_reply_limit(channel, timeout, DEFAULT_MAX_REPLY_BYTES)
+    }
+
+    /// A client that refuses replies above `max_reply_bytes`.
+    pub fn with_reply_limit(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         Auth {
-            client: plexus_proto::sftpgo::auth_client::AuthClient::new(channel),
+            client: plexus_proto::sftpgo::auth_client::AuthClient::new(channel)
+                .max_decoding_message_size(max_reply_bytes)
+                .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 
@@ -229,8 +333,9 @@ impl Auth {
         message: plexus_proto::sftpgo::CheckUserAndPassRequest,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.check_user_and_pass(request(message, self.timeout)),
         )
         .await
@@ -242,8 +347,9 @@ impl Auth {
         message: plexus_proto::sftpgo::CheckUserAndTlsCertRequest,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.check_user_and_tls_cert(request(message, self.timeout)),
         )
         .await
@@ -255,8 +361,9 @@ impl Auth {
         message: plexus_proto::sftpgo::CheckUserAndPublicKeyRequest,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.check_user_and_public_key(request(message, self.timeout)),
         )
         .await
@@ -268,8 +375,9 @@ impl Auth {
         message: plexus_proto::sftpgo::CheckUserAndKeyboardInteractiveRequest,
     ) -> Result<Vec<u8>, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.check_user_and_keyboard_interactive(request(message, self.timeout)),
         )
         .await
@@ -281,8 +389,9 @@ impl Auth {
         message: plexus_proto::sftpgo::KeyboardAuthRequest,
     ) -> Result<plexus_proto::sftpgo::KeyboardAuthResponse, tonic::Status> {
         let mut client = self.client.clone();
-        with_deadline(
+        bounded(
             self.timeout,
+            self.max_reply_bytes,
             client.send_keyboard_auth_request(request(message, self.timeout)),
         )
         .await

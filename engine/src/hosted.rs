@@ -33,6 +33,20 @@ impl PluginProcess for HostedPlugin {
         .boxed()
     }
 
+    fn check_health(&self, timeout: std::time::Duration) -> BoxFuture<'static, Result<(), String>> {
+        crate::host::check_health(self.handle.channel(), timeout).boxed()
+    }
+
+    fn kill(self: Box<Self>) -> BoxFuture<'static, String> {
+        async move {
+            // SIGKILL ends a stopped or deadlocked process too; dropping the
+            // handle afterwards closes its channel.
+            self.handle.kill();
+            self.handle.wait_exit().await.to_string()
+        }
+        .boxed()
+    }
+
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         async move {
             let name = self.handle.name().to_owned();

@@ -6,21 +6,24 @@
 //! environment, spawn, handshake, mTLS channel, log mirroring, shutdown), and
 //! [`clients`] wraps the SFTPGo services with the host's timeouts.
 
-pub mod actor_thread;
-pub mod blocking;
+mod actor_thread;
+mod blocking;
 pub mod clients;
 pub mod config;
-pub mod engine;
+mod engine;
 pub mod host;
-pub mod hosted;
+mod hosted;
 pub mod ingest;
+pub mod ingest_token;
 pub mod metrics;
-pub mod notifier_link;
-pub mod queues;
-pub mod settings;
+mod notifier_link;
+mod queues;
+mod settings;
+pub mod unix_socket;
 
 pub use blocking::{BlockingEngine, Bus};
 pub use config::{ConfigError, PluginConfig, PluginsFile};
 pub use engine::{Engine, EngineError, PluginStats};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};
+pub use queues::QueueStoreError;
 pub use settings::EngineSettings;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// Renders every plugin's counters.
 pub fn render(stats: &[PluginStats]) -> String {
     type Pick = fn(&PluginStats) -> u64;
-    let families: [(&str, &str, &str, Pick); 12] = [
+    let families: [(&str, &str, &str, Pick); 15] = [
         (
             "plexus_events_delivered_total",
             "counter",
@@ -33,7 +33,7 @@ pub fn render(stats: &[PluginStats]) -> String {
         (
             "plexus_events_overflowed_total",
             "counter",
-            "Events queued because the plugin's mailbox was full.",
+            "Events spilled to disk: the mailbox stayed full past overflow_wait, or a shutdown cut their delivery short.",
             |s| s.counters.overflowed,
         ),
         (
@@ -51,7 +51,7 @@ pub fn render(stats: &[PluginStats]) -> String {
         (
             "plexus_events_dropped_queue_full_total",
             "counter",
-            "Events dropped because the retry queue was full.",
+            "Events dropped because the retry and spill queues held retry_queue_max_size events.",
             |s| s.counters.dropped_queue_full,
         ),
         (
@@ -67,16 +67,34 @@ pub fn render(stats: &[PluginStats]) -> String {
             |s| s.counters.queue_errors,
         ),
         (
+            "plexus_queue_flush_errors_total",
+            "counter",
+            "Queue flushes that failed after their events were accepted (not durable until a later flush).",
+            |s| s.counters.flush_errors,
+        ),
+        (
             "plexus_plugin_restarts_total",
             "counter",
             "Plugin process restarts.",
             |s| s.counters.restarts,
         ),
         (
+            "plexus_plugin_hung_restarts_total",
+            "counter",
+            "Restarts of plugins that stopped answering their health checks.",
+            |s| s.counters.hung_restarts,
+        ),
+        (
             "plexus_queue_length",
             "gauge",
             "Events waiting in the retry queue.",
             |s| s.counters.queue_len,
+        ),
+        (
+            "plexus_spill_length",
+            "gauge",
+            "Events waiting in the spill queue for their first delivery.",
+            |s| s.counters.spill_len,
         ),
         (
             "plexus_plugin_up",
@@ -192,6 +210,6 @@ mod tests {
         assert!(text.contains(
             "plexus_plugin_up{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 1"
         ));
-        assert_eq!(text.matches("# TYPE").count(), 12);
+        assert_eq!(text.matches("# TYPE").count(), 15);
     }
 }

@@ -2,6 +2,7 @@
 //! `proto.Notifier` RPCs, and Plexus's batch extension for plugins that
 //! serve it.
 
+use crate::clients::reply_too_large;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::event::Event;
@@ -23,15 +24,18 @@ use tonic::transport::Channel;
 pub struct GrpcNotifier {
     client: NotifierClient<Channel>,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl GrpcNotifier {
-    pub fn new(channel: Channel, timeout: Duration) -> Self {
+    /// Replies above `max_reply_bytes` (`engine.max_reply_bytes`) fail the call.
+    pub fn new(channel: Channel, timeout: Duration, max_reply_bytes: usize) -> Self {
         GrpcNotifier {
             client: NotifierClient::new(channel)
-                .max_decoding_message_size(usize::MAX)
+                .max_decoding_message_size(max_reply_bytes)
                 .max_encoding_message_size(usize::MAX),
             timeout,
+            max_reply_bytes,
         }
     }
 }
@@ -46,6 +50,7 @@ impl NotifierTransport for GrpcNotifier {
     fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>> {
         let mut client = self.client.clone();
         let timeout = self.timeout;
+        let max_reply_bytes = self.max_reply_bytes;
         async move {
             let result = match &*event {
                 Event::Fs(e) => client.send_fs_event(request(e.clone(), timeout)).await,
@@ -56,7 +61,9 @@ impl NotifierTransport for GrpcNotifier {
                 }
                 Event::Log(e) => client.send_log_event(request(e.clone(), timeout)).await,
             };
-            result.map(|_| ()).map_err(DeliveryError::from)
+            result
+                .map(|_| ())
+                .map_err(|status| DeliveryError::from(reply_too_large(status, max_reply_bytes)))
         }
         .boxed()
     }
@@ -70,33 +77,37 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Delivers through Plexus's batch extension (`plexus.v1.NotifierBatch`):
 /// the actor's delivery lane hands it the events that arrived while earlier
-/// batches were in flight, and each event still gets its own outcome.
+/// batches were in flight (bounded in count and bytes), and each event still
+/// gets its own outcome. An event too large for a batch goes alone on
+/// SFTPGo's unary service.
 pub struct BatchNotifier {
     client: NotifierBatchClient<tonic::transport::Channel>,
+    unary: GrpcNotifier,
     timeout: Duration,
+    max_reply_bytes: usize,
 }
 
 impl BatchNotifier {
-    pub fn new(channel: tonic::transport::Channel, timeout: Duration) -> Self {
+    /// Replies above `max_reply_bytes` (`engine.max_reply_bytes`) fail the call.
+    pub fn new(
+        channel: tonic::transport::Channel,
+        timeout: Duration,
+        max_reply_bytes: usize,
+    ) -> Self {
         BatchNotifier {
-            client: NotifierBatchClient::new(channel)
-                .max_decoding_message_size(usize::MAX)
+            client: NotifierBatchClient::new(channel.clone())
+                .max_decoding_message_size(max_reply_bytes)
                 .max_encoding_message_size(usize::MAX),
+            unary: GrpcNotifier::new(channel, timeout, max_reply_bytes),
             timeout,
+            max_reply_bytes,
         }
     }
 }
 
 impl NotifierTransport for BatchNotifier {
     fn deliver(&self, event: Arc<Event>) -> BoxFuture<'static, Result<(), DeliveryError>> {
-        self.deliver_batch(vec![event])
-            .map(|outcomes| {
-                outcomes
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| Err(DeliveryError::missing_outcome()))
-            })
-            .boxed()
+        self.unary.deliver(event)
     }
 
     fn max_batch(&self) -> usize {
@@ -113,6 +124,7 @@ impl NotifierTransport for BatchNotifier {
     ) -> BoxFuture<'static, Vec<Result<(), DeliveryError>>> {
         let mut client = self.client.clone();
         let timeout = self.timeout;
+        let max_reply_bytes = self.max_reply_bytes;
         async move {
             let count = events.len();
             let wire = events.iter().map(|event| wire_event(event)).collect();
@@ -134,7 +146,7 @@ impl NotifierTransport for BatchNotifier {
                         .collect()
                 }
                 Err(status) => {
-                    let error = DeliveryError::from(status);
+                    let error = DeliveryError::from(reply_too_large(status, max_reply_bytes));
                     vec![Err(error); count]
                 }
             }
@@ -160,10 +172,12 @@ pub async fn notifier_transport(
     name: &str,
     channel: tonic::transport::Channel,
     timeout: Duration,
+    max_reply_bytes: usize,
     batching: bool,
 ) -> (Arc<dyn NotifierTransport>, bool) {
     if batching {
-        let mut probe = NotifierBatchClient::new(channel.clone());
+        let mut probe =
+            NotifierBatchClient::new(channel.clone()).max_decoding_message_size(max_reply_bytes);
         let answer = crate::clients::with_deadline(
             Duration::from_secs(5).min(timeout),
             probe.send_events(NotifierBatchRequest { events: Vec::new() }),
@@ -175,7 +189,10 @@ pub async fn notifier_transport(
                     plugin = name,
                     "[{name}] delivering in batches (plexus.v1.NotifierBatch)"
                 );
-                return (Arc::new(BatchNotifier::new(channel, timeout)), true);
+                return (
+                    Arc::new(BatchNotifier::new(channel, timeout, max_reply_bytes)),
+                    true,
+                );
             }
             Err(status) if status.code() == tonic::Code::Unimplemented => {}
             Err(status) => tracing::debug!(
@@ -184,5 +201,8 @@ pub async fn notifier_transport(
             ),
         }
     }
-    (Arc::new(GrpcNotifier::new(channel, timeout)), false)
+    (
+        Arc::new(GrpcNotifier::new(channel, timeout, max_reply_bytes)),
+        false,
+    )
 }

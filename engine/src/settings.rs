@@ -3,7 +3,7 @@
 //! memory bounded. Every field has a default a newcomer can run with.
 
 use plexus_actors::notifier::NotifierSettings;
-use plexus_actors::supervisor::Backoff;
+use plexus_actors::supervisor::{Backoff, HealthCheck};
 use plexus_actors::{Durability, RetryPolicy};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,8 +17,25 @@ pub struct EngineSettings {
     pub durability: Durability,
     /// Deadline of every plugin call (SFTPGo: 20 s).
     pub rpc_timeout: Duration,
-    /// Per-notifier mailbox size before events overflow to the queue.
+    /// Per-notifier mailbox size: events waiting for a free in-flight slot
+    /// before producers wait.
     pub mailbox_capacity: usize,
+    /// How long a producer waits for room in a full mailbox before the
+    /// event goes to that plugin's spill queue (drained as soon as the
+    /// plugin has room), so a stalled plugin does not stop the others.
+    pub overflow_wait: Duration,
+    /// Bytes one batch call carries at most; a larger event goes alone on
+    /// SFTPGo's unary service. Below every plugin's receive limit (gRPC's
+    /// default is 4 MiB).
+    pub max_batch_bytes: usize,
+    /// Largest reply the host accepts from a plugin, in bytes (every plugin
+    /// type; above it the call fails naming this setting). SFTPGo's host
+    /// allows 2 GiB; 64 MiB by default here.
+    pub max_reply_bytes: usize,
+    /// The ingestion API: most events in one `PublishBatch`.
+    pub ingest_max_batch: usize,
+    /// The ingestion API: largest request message, in bytes.
+    pub ingest_max_message_bytes: usize,
     /// Per-notifier events in flight at most (handed to the plugin, not yet
     /// acknowledged or queued). With `write_ahead`, also the most events a
     /// host crash delivers twice.
@@ -32,6 +49,10 @@ pub struct EngineSettings {
     /// Longest time a queue append waits to share a flush with others.
     pub max_flush_delay: Duration,
     pub restart_backoff: Backoff,
+    /// How often each plugin's health is checked, and after how many failed
+    /// checks in a row a plugin that hangs is killed and restarted
+    /// (10 s and 3 by default).
+    pub health_check: HealthCheck,
     /// Deny connections while an IP filter plugin is down (SFTPGo allows them).
     pub ipfilter_fail_closed: bool,
     /// With `write_ahead`: also fdatasync the write-ahead log at every
@@ -48,15 +69,21 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             data_dir: PathBuf::from(".plexus"),
-            retry_interval: plexus_actors::retry::DEFAULT_INTERVAL,
+            retry_interval: plexus_actors::delivery::DEFAULT_RETRY_INTERVAL,
             durability: Durability::OnFailure,
             rpc_timeout: crate::clients::DEFAULT_RPC_TIMEOUT,
             mailbox_capacity: 1024,
+            overflow_wait: plexus_actors::router::DEFAULT_OVERFLOW_WAIT,
+            max_batch_bytes: plexus_actors::delivery::DEFAULT_MAX_BATCH_BYTES,
+            max_reply_bytes: crate::clients::DEFAULT_MAX_REPLY_BYTES,
+            ingest_max_batch: 10_000,
+            ingest_max_message_bytes: 16 * 1024 * 1024,
             max_in_flight: 1024,
             max_calls_in_flight: 128,
             router_mailbox: 1024,
             max_flush_delay: Duration::from_millis(2),
             restart_backoff: Backoff::default(),
+            health_check: HealthCheck::default(),
             ipfilter_fail_closed: false,
             write_ahead_fsync: false,
             batch_deliveries: true,
@@ -72,6 +99,8 @@ impl EngineSettings {
             mailbox_capacity: self.mailbox_capacity,
             max_in_flight: self.max_in_flight,
             max_calls_in_flight: self.max_calls_in_flight,
+            max_batch_bytes: self.max_batch_bytes,
+            retry_interval: self.retry_interval,
             durability: self.durability,
             ..NotifierSettings::new(name, policy)
         }

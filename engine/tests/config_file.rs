@@ -194,7 +194,7 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
         "{all}"
     );
     assert!(
-        all.contains("engine.max_in_flight: must be at least 1"),
+        all.contains("engine.max_in_flight: 0 is out of range (1 to 16777216)"),
         "{all}"
     );
 }
@@ -236,5 +236,71 @@ fn environment_overrides_plugins_and_engine() {
     assert!(
         err.contains("PLEXUS_MAX_IN_FLIGHT: \"lots\" is not a whole number"),
         "{err}"
+    );
+}
+
+#[test]
+fn max_reply_bytes_is_read_from_file_and_environment_and_range_checked() {
+    let file = PluginsFile::parse(
+        r#"{"engine": {"max_reply_bytes": 1048576}, "plugins": []}"#,
+        "t.json",
+    )
+    .unwrap();
+    assert_eq!(file.engine_settings().max_reply_bytes, 1 << 20);
+    let default = PluginsFile::parse("[]", "t.json").unwrap();
+    assert_eq!(default.engine_settings().max_reply_bytes, 64 << 20);
+
+    let env: Vec<(String, String)> = vec![("PLEXUS_MAX_REPLY_BYTES".into(), "2097152".into())];
+    let file = PluginsFile::parse_with_env("[]", "t.json", &env).unwrap();
+    assert_eq!(file.engine_settings().max_reply_bytes, 2 << 20);
+
+    let all = problems(r#"{"engine": {"max_reply_bytes": 10}, "plugins": []}"#);
+    assert!(
+        all.contains("engine.max_reply_bytes: 10 is out of range (65536 to 2147483648)"),
+        "{all}"
+    );
+    let all = problems(r#"{"engine": {"max_reply_bytes": 4294967296}, "plugins": []}"#);
+    assert!(
+        all.contains("engine.max_reply_bytes: 4294967296 is out of range"),
+        "{all}"
+    );
+}
+
+#[test]
+fn health_check_settings_are_read_and_range_checked() {
+    let file = PluginsFile::parse(
+        r#"{"engine": {"health_interval": 0.5, "health_failure_threshold": 5}, "plugins": []}"#,
+        "t.json",
+    )
+    .unwrap();
+    let health = file.engine_settings().health_check;
+    assert_eq!(health.interval, Duration::from_millis(500));
+    assert_eq!(health.failure_threshold, 5);
+    let default = PluginsFile::parse("[]", "t.json").unwrap();
+    let health = default.engine_settings().health_check;
+    assert_eq!(
+        (health.interval, health.failure_threshold),
+        (Duration::from_secs(10), 3)
+    );
+    let env: Vec<(String, String)> = vec![
+        ("PLEXUS_HEALTH_INTERVAL".into(), "2".into()),
+        ("PLEXUS_HEALTH_FAILURE_THRESHOLD".into(), "7".into()),
+    ];
+    let file = PluginsFile::parse_with_env("[]", "t.json", &env).unwrap();
+    let health = file.engine_settings().health_check;
+    assert_eq!(
+        (health.interval, health.failure_threshold),
+        (Duration::from_secs(2), 7)
+    );
+    let all = problems(
+        r#"{"engine": {"health_interval": 0, "health_failure_threshold": 0}, "plugins": []}"#,
+    );
+    assert!(
+        all.contains("engine.health_interval: 0 must be a positive number of seconds"),
+        "{all}"
+    );
+    assert!(
+        all.contains("engine.health_failure_threshold: 0 is out of range (1 to 1000)"),
+        "{all}"
     );
 }

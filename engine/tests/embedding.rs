@@ -38,7 +38,7 @@ fn settings(dir: &Path) -> EngineSettings {
 
 fn upload(id: u64) -> FsEvent {
     FsEvent {
-        timestamp: plexus_actors::policy::now_ns(),
+        timestamp: plexus_actors::delivery::policy::now_ns(),
         action: "upload".into(),
         session_id: id.to_string(),
         ..Default::default()
@@ -125,8 +125,14 @@ async fn failed_events_survive_a_host_restart_in_the_durable_queue() {
     let fail = dir.path().join("failing");
     std::fs::write(&fail, b"").unwrap();
     let failing = notifier(&out, &["--fail-while", &fail.to_string_lossy()]);
+    // No timer during the test: the second host re-drives because it starts
+    // with a non-empty queue.
+    let settings = EngineSettings {
+        retry_interval: Duration::from_secs(3600),
+        ..settings(dir.path())
+    };
 
-    let engine = Engine::start(vec![failing.clone()], settings(dir.path()))
+    let engine = Engine::start(vec![failing.clone()], settings.clone())
         .await
         .unwrap();
     for id in 0..300 {
@@ -142,9 +148,7 @@ async fn failed_events_survive_a_host_restart_in_the_durable_queue() {
 
     // A new host on the same data directory, the plugin healthy again.
     std::fs::remove_file(&fail).unwrap();
-    let engine = Engine::start(vec![failing], settings(dir.path()))
-        .await
-        .unwrap();
+    let engine = Engine::start(vec![failing], settings).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while delivered_ids(&out).len() < 300 {
         assert!(

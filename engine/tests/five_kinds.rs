@@ -337,17 +337,29 @@ async fn a_dead_ip_filter_denies_when_configured_fail_closed() {
         .unwrap();
     engine.check_ip("127.0.0.1", "SSH").await.unwrap();
     kill9(engine.stats()[0].counters.pid);
+    // Until the engine has noticed the exit, a call fails at the transport,
+    // which denies under either policy. The policy is only exercised once
+    // the plugin is known to be down: the call is then refused as "not
+    // running", which fail-open would allow. So wait for that refusal, and
+    // never accept an allow on the way.
+    let check = || async {
+        match engine.check_ip("127.0.0.1", "SSH").await {
+            Ok(()) => panic!("a dead ip filter allowed although fail-closed is configured"),
+            Err(EngineError::Denied { reason, .. }) => reason,
+            Err(other) => panic!("expected a denial, got {other}"),
+        }
+    };
     eventually_async(
-        "a dead ip filter denies",
+        "the engine knows the ip filter is down, and denies",
         Duration::from_secs(10),
-        || async {
-            matches!(
-                engine.check_ip("127.0.0.1", "SSH").await,
-                Err(EngineError::Denied { .. })
-            )
-        },
+        || async { check().await.contains("is not running") },
     )
     .await;
+    // It stays closed while the plugin is down (the restart is 30 s away).
+    for _ in 0..10 {
+        assert!(check().await.contains("is not running"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     engine.shutdown(Duration::from_secs(5)).await;
 }
 

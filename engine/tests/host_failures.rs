@@ -68,6 +68,28 @@ async fn wrong_sha256_is_refused_and_nothing_is_spawned() {
     assert!(!marker.exists(), "the plugin must not have run");
 }
 
+#[tokio::test]
+async fn a_bare_cmd_is_resolved_in_the_hosts_path_and_the_hashed_file_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let mut spec = spec(Path::new("sh"));
+    spec.args = vec!["-c".into(), format!("echo ran > {}", marker.display())];
+    spec.sha256sum = Some("0".repeat(64));
+    let err = start_err(&spec, &quick()).await;
+    assert_eq!(err.step, Step::Checksum);
+    // The file found in the host's PATH was hashed, not ./sh in the working directory.
+    assert!(err.detail.contains("checksums did not match"), "{err}");
+    assert!(!marker.exists(), "a mismatch must not run anything");
+    let actual = err.detail.rsplit(' ').next().unwrap_or_default().to_owned();
+    spec.sha256sum = Some(actual);
+    let err = start_err(&spec, &quick()).await;
+    assert_eq!(err.step, Step::ExitedBeforeHandshake, "{err}");
+    assert!(
+        marker.exists(),
+        "the file that was hashed is the one that ran"
+    );
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -26,8 +26,23 @@ pub struct EngineSection {
     pub start_timeout: Option<f64>,
     /// Seconds a plugin has to exit after Shutdown before SIGKILL (default 2).
     pub shutdown_grace: Option<f64>,
+    /// Seconds between health checks of each plugin (default 10).
+    pub health_interval: Option<f64>,
+    /// Failed health checks in a row after which a plugin is restarted (default 3; 1 to 1000).
+    pub health_failure_threshold: Option<usize>,
     /// Per-plugin mailbox size (default 1024).
     pub mailbox_capacity: Option<usize>,
+    /// Seconds a producer waits for room in a full mailbox before the event
+    /// is spilled to disk for that plugin (default 2).
+    pub overflow_wait: Option<f64>,
+    /// Bytes one batch call carries at most (default 3.75 MiB).
+    pub max_batch_bytes: Option<usize>,
+    /// Largest plugin reply accepted, in bytes (default 64 MiB; 64 KiB to 2 GiB).
+    pub max_reply_bytes: Option<usize>,
+    /// Ingestion API: most events in one PublishBatch (default 10000).
+    pub ingest_max_batch: Option<usize>,
+    /// Ingestion API: largest request, in bytes (default 16 MiB).
+    pub ingest_max_message_bytes: Option<usize>,
     /// Per-plugin events in flight at most (default 1024).
     pub max_in_flight: Option<usize>,
     /// Per-plugin calls in flight at most (default 128).
@@ -45,8 +60,13 @@ pub struct EngineSection {
     pub log_level: Option<String>,
     /// `plexus serve`: unix socket of the ingestion API (default `<data_dir>/plexus.sock`; `""` disables).
     pub ingest_unix: Option<String>,
-    /// `plexus serve`: loopback TCP address of the ingestion API (default none).
+    /// `plexus serve`: loopback TCP address of the ingestion API (default
+    /// none). Needs a token: `PLEXUS_INGEST_TOKEN` or `ingest_token_file`.
     pub ingest_tcp: Option<String>,
+    /// `plexus serve`: a file (mode 0600) holding the bearer token TCP
+    /// clients of the ingestion API must send. The token itself is never
+    /// read from the config file.
+    pub ingest_token_file: Option<String>,
     /// `plexus serve`: loopback TCP address of the metrics endpoint (default none).
     pub metrics_tcp: Option<String>,
 }
@@ -57,6 +77,8 @@ pub struct ServeSettings {
     pub log_level: String,
     pub ingest_unix: Option<PathBuf>,
     pub ingest_tcp: Option<std::net::SocketAddr>,
+    /// Where the TCP ingestion token is read from, unless `PLEXUS_INGEST_TOKEN` is set.
+    pub ingest_token_file: Option<PathBuf>,
     pub metrics_tcp: Option<std::net::SocketAddr>,
 }
 
@@ -93,8 +115,29 @@ impl EngineSection {
                 "RPC_TIMEOUT" => self.rpc_timeout = number(problems).or(self.rpc_timeout),
                 "START_TIMEOUT" => self.start_timeout = number(problems).or(self.start_timeout),
                 "SHUTDOWN_GRACE" => self.shutdown_grace = number(problems).or(self.shutdown_grace),
+                "HEALTH_INTERVAL" => {
+                    self.health_interval = number(problems).or(self.health_interval)
+                }
+                "HEALTH_FAILURE_THRESHOLD" => {
+                    self.health_failure_threshold =
+                        count(problems).or(self.health_failure_threshold)
+                }
                 "MAILBOX_CAPACITY" => {
                     self.mailbox_capacity = count(problems).or(self.mailbox_capacity)
+                }
+                "OVERFLOW_WAIT" => self.overflow_wait = number(problems).or(self.overflow_wait),
+                "MAX_BATCH_BYTES" => {
+                    self.max_batch_bytes = count(problems).or(self.max_batch_bytes)
+                }
+                "MAX_REPLY_BYTES" => {
+                    self.max_reply_bytes = count(problems).or(self.max_reply_bytes)
+                }
+                "INGEST_MAX_BATCH" => {
+                    self.ingest_max_batch = count(problems).or(self.ingest_max_batch)
+                }
+                "INGEST_MAX_MESSAGE_BYTES" => {
+                    self.ingest_max_message_bytes =
+                        count(problems).or(self.ingest_max_message_bytes)
                 }
                 "MAX_IN_FLIGHT" => self.max_in_flight = count(problems).or(self.max_in_flight),
                 "MAX_CALLS_IN_FLIGHT" => {
@@ -117,6 +160,7 @@ impl EngineSection {
                 "LOG_LEVEL" => self.log_level = Some(value.to_owned()),
                 "INGEST_UNIX" => self.ingest_unix = Some(value.to_owned()),
                 "INGEST_TCP" => self.ingest_tcp = Some(value.to_owned()),
+                "INGEST_TOKEN_FILE" => self.ingest_token_file = Some(value.to_owned()),
                 "METRICS_TCP" => self.metrics_tcp = Some(value.to_owned()),
                 _ => {}
             }
@@ -133,20 +177,25 @@ impl EngineSection {
                 settings.data_dir = PathBuf::from(dir);
             }
         }
-        let seconds =
-            |value: Option<f64>, field: &str, problems: &mut Vec<String>| -> Option<Duration> {
-                let value = value?;
-                if value.is_finite() && value > 0.0 {
-                    Some(Duration::from_secs_f64(value))
-                } else {
-                    problems.push(format!(
-                        "engine.{field}: {value} must be a positive number of seconds"
+        let seconds = |value: Option<f64>,
+                       field: &str,
+                       problems: &mut Vec<String>|
+         -> Option<Duration> {
+            let value = value?;
+            if value.is_finite() && value > 0.0 && value <= MAX_SECONDS {
+                Some(Duration::from_secs_f64(value))
+            } else {
+                problems.push(format!(
+                        "engine.{field}: {value} must be a positive number of seconds, at most {MAX_SECONDS} (one year)"
                     ));
-                    None
-                }
-            };
+                None
+            }
+        };
         if let Some(d) = seconds(self.retry_interval, "retry_interval", problems) {
             settings.retry_interval = d;
+        }
+        if let Some(d) = seconds(self.overflow_wait, "overflow_wait", problems) {
+            settings.overflow_wait = d;
         }
         if let Some(d) = seconds(self.rpc_timeout, "rpc_timeout", problems) {
             settings.rpc_timeout = d;
@@ -157,6 +206,19 @@ impl EngineSection {
         if let Some(d) = seconds(self.shutdown_grace, "shutdown_grace", problems) {
             settings.host.shutdown_grace = d;
         }
+        if let Some(d) = seconds(self.health_interval, "health_interval", problems) {
+            settings.health_check.interval = d;
+        }
+        if let Some(n) = within(
+            self.health_failure_threshold,
+            "health_failure_threshold",
+            1,
+            1000,
+            problems,
+        ) {
+            // At most 1000: fits.
+            settings.health_check.failure_threshold = n as u32;
+        }
         match self.durability.as_deref() {
             None | Some("on_failure") => {}
             Some("write_ahead") => settings.durability = Durability::WriteAhead,
@@ -164,16 +226,10 @@ impl EngineSection {
                 "engine.durability: unknown mode {other:?} (expected on_failure or write_ahead)"
             )),
         }
-        let positive =
-            |value: Option<usize>, field: &str, problems: &mut Vec<String>| -> Option<usize> {
-                match value {
-                    Some(0) => {
-                        problems.push(format!("engine.{field}: must be at least 1"));
-                        None
-                    }
-                    other => other,
-                }
-            };
+        let positive = |value: Option<usize>,
+                        field: &str,
+                        problems: &mut Vec<String>|
+         -> Option<usize> { within(value, field, 1, MAX_COUNT, problems) };
         if let Some(n) = positive(self.mailbox_capacity, "mailbox_capacity", problems) {
             settings.mailbox_capacity = n;
         }
@@ -185,6 +241,36 @@ impl EngineSection {
         }
         if let Some(n) = positive(self.router_mailbox, "router_mailbox", problems) {
             settings.router_mailbox = n;
+        }
+        if let Some(n) = within(
+            self.max_batch_bytes,
+            "max_batch_bytes",
+            64 * 1024,
+            MAX_MESSAGE_BYTES,
+            problems,
+        ) {
+            settings.max_batch_bytes = n;
+        }
+        if let Some(n) = within(
+            self.max_reply_bytes,
+            "max_reply_bytes",
+            64 * 1024,
+            MAX_REPLY_BYTES,
+            problems,
+        ) {
+            settings.max_reply_bytes = n;
+        }
+        if let Some(n) = positive(self.ingest_max_batch, "ingest_max_batch", problems) {
+            settings.ingest_max_batch = n;
+        }
+        if let Some(n) = within(
+            self.ingest_max_message_bytes,
+            "ingest_max_message_bytes",
+            64 * 1024,
+            MAX_MESSAGE_BYTES,
+            problems,
+        ) {
+            settings.ingest_max_message_bytes = n;
         }
         if let Some(ms) = self.max_flush_delay_ms {
             settings.max_flush_delay = Duration::from_millis(ms);
@@ -228,8 +314,44 @@ impl EngineSection {
                 Some(path) => Some(PathBuf::from(path)),
             },
             ingest_tcp: loopback(&self.ingest_tcp, "ingest_tcp", problems),
+            ingest_token_file: self
+                .ingest_token_file
+                .as_deref()
+                .map(str::trim)
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
             metrics_tcp: loopback(&self.metrics_tcp, "metrics_tcp", problems),
         }
+    }
+}
+
+/// The longest duration any setting takes: one year, in seconds.
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+/// The largest count (mailboxes, in-flight bounds, batch sizes): far above
+/// any sane value, far below what a semaphore or an allocation refuses.
+pub const MAX_COUNT: usize = 1 << 24;
+/// The largest message size a setting takes: 1 GiB.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
+/// The largest plugin reply a setting allows: 2 GiB, SFTPGo's own bound.
+pub const MAX_REPLY_BYTES: usize = 1 << 31;
+
+/// `value` if it lies in `min..=max`; otherwise a problem naming the field.
+fn within(
+    value: Option<usize>,
+    field: &str,
+    min: usize,
+    max: usize,
+    problems: &mut Vec<String>,
+) -> Option<usize> {
+    let value = value?;
+    if (min..=max).contains(&value) {
+        Some(value)
+    } else {
+        problems.push(format!(
+            "engine.{field}: {value} is out of range ({min} to {max})"
+        ));
+        None
     }
 }
 

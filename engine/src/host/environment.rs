@@ -5,7 +5,8 @@
 //! prefix derived from the executable's name; `none`: nothing; `*`: all),
 //! the names listed in `env_vars`, and go-plugin's variables: the magic
 //! cookie, the protocol versions, the TCP port range and, with AutoMTLS, the
-//! host's certificate.
+//! host's certificate. `PLEXUS_INGEST_TOKEN`, the host's own secret, is
+//! never passed on.
 
 use plexus_proto::PluginKind;
 use std::ffi::{OsStr, OsString};
@@ -66,7 +67,12 @@ pub fn build(
     host_env: impl IntoIterator<Item = (OsString, OsString)>,
     go_plugin: &GoPluginVars,
 ) -> Vec<(OsString, OsString)> {
-    let host_env: Vec<(OsString, OsString)> = host_env.into_iter().collect();
+    // The ingestion token is the host's secret, never a plugin's, whatever
+    // `env_prefix` or `env_vars` ask for.
+    let host_env: Vec<(OsString, OsString)> = host_env
+        .into_iter()
+        .filter(|(key, _)| key.as_bytes() != crate::ingest_token::TOKEN_ENV.as_bytes())
+        .collect();
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     match policy {
         EnvPolicy::Everything => env.extend(host_env.iter().cloned()),
@@ -151,6 +157,37 @@ mod tests {
         env.iter()
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect()
+    }
+
+    #[test]
+    fn the_ingestion_token_never_reaches_a_plugin() {
+        let mut host_env = host();
+        host_env.push((
+            "PLEXUS_INGEST_TOKEN".into(),
+            "the-hosts-secret-token".into(),
+        ));
+        host_env.push(("PLEXUS_DATA_DIR".into(), "/var/lib/plexus".into()));
+        for (prefix, env_vars) in [
+            ("*", vec![]),
+            ("PLEXUS_", vec!["PLEXUS_INGEST_TOKEN".to_owned()]),
+        ] {
+            let env = build(
+                &EnvPolicy::resolve(prefix, "/p"),
+                &env_vars,
+                host_env.clone(),
+                &vars(None),
+            );
+            assert!(
+                env.iter()
+                    .all(|(_, value)| value != "the-hosts-secret-token"),
+                "{prefix}: {:?}",
+                names(&env)
+            );
+            assert!(
+                names(&env).contains(&"PLEXUS_DATA_DIR".to_owned()),
+                "{prefix}"
+            );
+        }
     }
 
     #[test]

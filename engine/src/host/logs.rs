@@ -4,11 +4,15 @@
 //! and through go-plugin's stdio stream) is re-logged under the target
 //! `plexus::plugin` with the plugin's path as prefix and field. hclog JSON
 //! lines keep their level and fields; plain lines are classified as go-plugin
-//! does. Lines are capped in length so a plugin cannot make the host buffer
+//! does. Everything the plugin wrote (message, fields, module) has its
+//! control characters escaped ([`super::sanitize`]), so a plugin cannot
+//! forge host log lines with a newline or repaint a terminal with ANSI
+//! escapes. Lines are capped in length so a plugin cannot make the host buffer
 //! without bound, and invalid UTF-8 is replaced, never fatal. The last few
 //! stderr lines are also kept, so an exit before the handshake can be
 //! reported with what the plugin said.
 
+use super::sanitize::escape_controls;
 use plexus_proto::hclog::{Level, LineClassifier, LogRecord};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -83,28 +87,46 @@ impl StderrTail {
     const MAX_LINES: usize = 20;
     const MAX_LINE_CHARS: usize = 1000;
 
+    /// Keeps `line`, with its control characters escaped.
     pub fn push(&mut self, line: &str) {
         if self.lines.len() == Self::MAX_LINES {
             self.lines.pop_front();
         }
-        self.lines
-            .push_back(line.chars().take(Self::MAX_LINE_CHARS).collect());
+        let kept: String = line.chars().take(Self::MAX_LINE_CHARS).collect();
+        self.lines.push_back(escape_controls(&kept).into_owned());
     }
 
+    /// The kept lines, each on its own line behind a `  | ` gutter, so that
+    /// none of them can pass for a host log line when an error quotes them.
     pub fn joined(&self) -> String {
-        self.lines.iter().cloned().collect::<Vec<_>>().join("\n")
+        self.lines
+            .iter()
+            .map(|line| format!("  | {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
 pub type SharedTail = Arc<Mutex<StderrTail>>;
 
+/// The text logged for one plugin record: its message and fields, with
+/// every control character escaped.
+pub fn mirrored_text(record: &LogRecord) -> String {
+    let mut message = escape_controls(&record.message).into_owned();
+    for (key, value) in &record.fields {
+        message.push(' ');
+        message.push_str(&escape_controls(key));
+        message.push('=');
+        message.push_str(&escape_controls(value));
+    }
+    message
+}
+
 /// Logs one plugin line at its level, prefixed with the plugin's path.
 pub fn emit(plugin: &str, stream: &str, record: &LogRecord) {
-    let mut message = record.message.clone();
-    for (key, value) in &record.fields {
-        message.push_str(&format!(" {key}={value}"));
-    }
-    let module = record.module.as_deref().unwrap_or("");
+    let message = mirrored_text(record);
+    let module = escape_controls(record.module.as_deref().unwrap_or(""));
+    let module = &*module;
     macro_rules! log_at {
         ($macro:ident) => {
             tracing::$macro!(target: "plexus::plugin", plugin = plugin, stream = stream, module = module, "[{plugin}] {message}")
@@ -246,7 +268,79 @@ mod tests {
             tail.push(&format!("line {i}"));
         }
         let joined = tail.joined();
-        assert!(joined.starts_with("line 10"));
-        assert!(joined.ends_with("line 29"));
+        assert!(joined.starts_with("  | line 10"));
+        assert!(joined.ends_with("  | line 29"));
+    }
+
+    /// A subscriber layer that keeps the `message` of every event.
+    #[derive(Clone, Default)]
+    struct Messages(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Messages {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Visit<'a>(&'a mut String);
+            impl tracing::field::Visit for Visit<'_> {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "message" {
+                        *self.0 = format!("{value:?}");
+                    }
+                }
+            }
+            let mut message = String::new();
+            event.record(&mut Visit(&mut message));
+            if let Ok(mut messages) = self.0.lock() {
+                messages.push(message);
+            }
+        }
+    }
+
+    #[test]
+    fn mirrored_plugin_text_cannot_forge_lines_or_send_escapes() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let messages = Messages::default();
+        let subscriber = tracing_subscriber::registry().with(messages.clone());
+        let json = r#"{"@level":"info","@message":"ok\n2026-01-01T00:00:00Z  INFO plexus::engine: audit disabled","@module":"m\u001b[2J","user\nname":"x\r\u001b[31m"}"#;
+        let plain = "[WARN] fine\x1b]0;title\x07 \u{202e}txt";
+        tracing::subscriber::with_default(subscriber, || {
+            let mut classifier = LineClassifier::new();
+            emit("/bin/plugin", "stderr", &classifier.classify(json));
+            emit("/bin/plugin", "stderr", &classifier.classify(plain));
+        });
+        let messages = messages.0.lock().unwrap().clone();
+        assert_eq!(messages.len(), 2);
+        for message in &messages {
+            assert!(
+                !message.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{message:?}"
+            );
+        }
+        assert_eq!(
+            messages[0],
+            "[/bin/plugin] ok\\n2026-01-01T00:00:00Z  INFO plexus::engine: audit disabled user\\nname=x\\r\\u{1b}[31m"
+        );
+        assert!(
+            messages[1].contains("fine\\u{1b}]0;title\\u{7}"),
+            "{}",
+            messages[1]
+        );
+    }
+
+    #[test]
+    fn the_stderr_tail_is_escaped_and_gutted() {
+        let mut tail = StderrTail::default();
+        tail.push("first\x1b[31m");
+        tail.push("2026-01-01T00:00:00Z  INFO plexus: forged");
+        assert_eq!(
+            tail.joined(),
+            "  | first\\u{1b}[31m\n  | 2026-01-01T00:00:00Z  INFO plexus: forged"
+        );
     }
 }

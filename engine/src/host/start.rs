@@ -2,6 +2,7 @@
 //! put in order, and the handle the rest of Plexus holds on a running plugin.
 
 use super::environment::{self, EnvPolicy, GoPluginVars};
+use super::executable::{self, Program, VerifiedFile};
 use super::handshake::{self, FirstLine};
 use super::logs::{self, ChunkLines, SharedTail, StderrTail};
 use super::process::{self, ExitInfo, Killer};
@@ -49,6 +50,9 @@ pub struct HostOptions {
     pub max_port: u16,
     /// Longest plugin log line kept; the rest is dropped with a note.
     pub max_log_line: usize,
+    /// Where each started process is recorded until it exits, so a host
+    /// that crashed stops its orphans at the next start (none: not recorded).
+    pub pid_records: Option<Arc<super::pid_records::PidRecords>>,
 }
 
 impl Default for HostOptions {
@@ -61,6 +65,7 @@ impl Default for HostOptions {
             min_port: 10000,
             max_port: 25000,
             max_log_line: logs::DEFAULT_MAX_LINE,
+            pid_records: None,
         }
     }
 }
@@ -77,6 +82,19 @@ pub struct PluginHandle {
     has_stdio: bool,
     started_in: Duration,
     shutdown_grace: Duration,
+    /// Kills the process when the handle is dropped without a shutdown
+    /// (a failed or cancelled engine start, a panic), so no plugin outlives
+    /// the handle that owns it.
+    _kill_on_drop: KillOnDrop,
+}
+
+/// SIGKILLs its process when dropped (a no-op once the process exited).
+struct KillOnDrop(Killer);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill();
+    }
 }
 
 impl std::fmt::Debug for PluginHandle {
@@ -99,11 +117,21 @@ impl PluginHandle {
         let name: Arc<str> = Arc::from(spec.cmd.as_str());
         let fail = |step: Step, detail: String| HostError::new(&*name, step, detail);
 
-        if let Some(expected) = spec.sha256sum.as_deref().filter(|s| !s.is_empty()) {
-            super::checksum::verify(std::path::Path::new(&spec.cmd), expected)
-                .await
-                .map_err(|detail| fail(Step::Checksum, detail))?;
-        }
+        let resolved = executable::look_path(&spec.cmd, std::env::var_os("PATH").as_deref())
+            .map_err(|detail| fail(Step::Spawn, detail))?;
+        let program = match spec.sha256sum.as_deref().filter(|s| !s.is_empty()) {
+            None => Program::Path(resolved),
+            Some(expected) => {
+                let expected = super::checksum::parse_expected(expected)
+                    .map_err(|detail| fail(Step::Checksum, detail))?;
+                let verified =
+                    tokio::task::spawn_blocking(move || VerifiedFile::open(&resolved, &expected))
+                        .await
+                        .map_err(|err| fail(Step::Checksum, format!("hashing task failed: {err}")))?
+                        .map_err(|detail| fail(Step::Checksum, detail))?;
+                Program::Verified(verified)
+            }
+        };
 
         let identity = if spec.auto_mtls {
             Some(Identity::generate().map_err(|err| fail(Step::Tls, err.to_string()))?)
@@ -122,7 +150,7 @@ impl PluginHandle {
             },
         );
 
-        let spawned = process::spawn(&spec.cmd, &spec.args, env)
+        let spawned = process::spawn(&program, &spec.cmd, &spec.args, env)
             .map_err(|err| fail(Step::Spawn, format!("cannot execute {:?}: {err}", spec.cmd)))?;
         let process::Spawned {
             pid,
@@ -131,11 +159,36 @@ impl PluginHandle {
             mut exit,
             killer,
         } = spawned;
-        // From here on, any failure must not leave the process behind.
+        // From here on, any failure must not leave the process behind, nor
+        // may dropping this future (a cancelled start).
+        let kill_guard = KillOnDrop(killer.clone());
         let kill_on_error = |err: HostError| {
             killer.kill();
             err
         };
+        if let Some(records) = &options.pid_records {
+            records.record(pid, &spec.cmd).map_err(|err| {
+                kill_on_error(fail(
+                    Step::Spawn,
+                    format!(
+                        "cannot record the process in {}: {err}",
+                        records.dir().display()
+                    ),
+                ))
+            })?;
+            let (records, mut exited) = (records.clone(), exit.clone());
+            tokio::spawn(async move {
+                process::wait_exit(&mut exited).await;
+                records.remove(pid);
+            });
+        }
+        if let Program::Verified(verified) = &program {
+            // The child has executed the file by now: a write before that is a mismatch.
+            verified
+                .still_as_hashed()
+                .map_err(|detail| kill_on_error(fail(Step::Checksum, detail)))?;
+        }
+        drop(program);
 
         let tail: SharedTail = Arc::new(Mutex::new(StderrTail::default()));
         let stderr_task = logs::spawn_mirror(
@@ -225,6 +278,7 @@ impl PluginHandle {
             has_stdio,
             started_in: began.elapsed(),
             shutdown_grace: options.shutdown_grace,
+            _kill_on_drop: kill_guard,
         })
     }
 
@@ -297,7 +351,7 @@ impl PluginHandle {
                 plugin = &*self.name,
                 "[{}] Shutdown RPC: {}",
                 self.name,
-                err.message()
+                super::sanitize::escape_controls(err.message())
             );
         }
         drop(self.channel);
@@ -326,7 +380,9 @@ fn stderr_note(tail: &SharedTail) -> String {
     }
 }
 
-async fn check_health(channel: Channel, timeout: Duration) -> Result<(), String> {
+/// Asks go-plugin's health service (`grpc.health.v1`, service `plugin`)
+/// whether the plugin serves, within `timeout`.
+pub async fn check_health(channel: Channel, timeout: Duration) -> Result<(), String> {
     let mut client = HealthClient::new(channel);
     let request = client.check(HealthCheckRequest {
         service: "plugin".into(),
@@ -363,7 +419,7 @@ async fn mirror_stdio(channel: Channel, name: Arc<str>, max_line: usize) -> bool
                 tracing::debug!(
                     plugin = &*name,
                     "[{name}] no stdio stream: {}",
-                    status.message()
+                    super::sanitize::escape_controls(status.message())
                 );
             }
             return false;

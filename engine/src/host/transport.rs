@@ -49,7 +49,11 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Address::Unix(path) => write!(f, "unix:{}", path.display()),
+            Address::Unix(path) => write!(
+                f,
+                "unix:{}",
+                super::sanitize::escape_controls(&path.to_string_lossy())
+            ),
             Address::Tcp(socket) => write!(f, "tcp:{socket}"),
         }
     }

@@ -16,6 +16,8 @@ pub struct EmitOptions {
     pub batch: usize,
     pub kind: String,
     pub quiet: bool,
+    /// Sent as `authorization: Bearer <token>` (the daemon's TCP listener needs it).
+    pub token: Option<plexus_engine::ingest_token::IngestToken>,
 }
 
 fn make_event(kind: &str, n: u64) -> WireEvent {
@@ -81,7 +83,22 @@ pub async fn run(options: EmitOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut client = EventBusClient::new(channel);
+    let header = match options.token.as_ref().map(|t| t.header_value()).transpose() {
+        Ok(header) => header,
+        Err(err) => {
+            eprintln!("plexus emit: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut client =
+        EventBusClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            if let Some(value) = &header {
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.clone());
+            }
+            Ok(request)
+        });
     let progress = if options.quiet {
         ProgressBar::hidden()
     } else {

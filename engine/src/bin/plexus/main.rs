@@ -85,6 +85,10 @@ enum Command {
         /// The daemon's loopback TCP address instead (e.g. 127.0.0.1:7400).
         #[arg(long)]
         tcp: Option<std::net::SocketAddr>,
+        /// With --tcp: a file holding the daemon's ingestion token
+        /// (PLEXUS_INGEST_TOKEN, if set, is used instead).
+        #[arg(long, requires = "tcp")]
+        token_file: Option<PathBuf>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -158,10 +162,27 @@ fn main() -> ExitCode {
                     kind,
                     socket,
                     tcp,
+                    token_file,
                     quiet,
                 },
                 _,
             ) => {
+                let token = if tcp.is_some() {
+                    match plexus_engine::ingest_token::IngestToken::load(
+                        std::env::var(plexus_engine::ingest_token::TOKEN_ENV)
+                            .ok()
+                            .as_deref(),
+                        token_file.as_deref(),
+                    ) {
+                        Ok(token) => token,
+                        Err(err) => {
+                            eprintln!("plexus emit: {err}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                } else {
+                    None
+                };
                 let address = match tcp {
                     Some(addr) => Address::Tcp(addr),
                     None => Address::Unix(
@@ -175,6 +196,7 @@ fn main() -> ExitCode {
                     batch,
                     kind,
                     quiet,
+                    token,
                 })
                 .await
             }

@@ -73,7 +73,7 @@ pub fn stats(data_dir: &Path) -> ExitCode {
 }
 
 /// Drops the queues of one plugin: `NAME` is a queue name as `stats` prints
-/// it, or the part before `.retry`/`.ahead`.
+/// it, or the part before `.retry`/`.spill`/`.ahead`.
 pub fn drop(data_dir: &Path, plugin: &str) -> ExitCode {
     let store = match open(data_dir) {
         Ok(store) => store,
@@ -87,7 +87,11 @@ pub fn drop(data_dir: &Path, plugin: &str) -> ExitCode {
         .into_iter()
         .filter(|name| {
             name == plugin
-                || name.strip_suffix(".retry").or(name.strip_suffix(".ahead")) == Some(plugin)
+                || name
+                    .strip_suffix(".retry")
+                    .or(name.strip_suffix(".spill"))
+                    .or(name.strip_suffix(".ahead"))
+                    == Some(plugin)
         })
         .collect();
     let matching_logs: Vec<(String, PathBuf)> = write_ahead_logs(data_dir)

@@ -3,6 +3,7 @@
 //! SIGTERM/SIGINT stop gracefully).
 
 use plexus_engine::ingest::IngestService;
+use plexus_engine::ingest_token::{IngestToken, TOKEN_ENV};
 use plexus_engine::{metrics, Engine, PluginsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,9 +19,30 @@ pub async fn run(file: PluginsFile) -> ExitCode {
     let settings = file.engine_settings();
     let serve = file.serve_settings();
     let plugin_count = file.plugins.len();
-    if let Err(err) = std::fs::create_dir_all(&settings.data_dir) {
+    // Checked before any plugin starts: TCP ingestion without a token would
+    // let every local user publish forged audit events.
+    let token = match IngestToken::load(
+        std::env::var(TOKEN_ENV).ok().as_deref(),
+        serve.ingest_token_file.as_deref(),
+    ) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("plexus serve: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tcp_token = match (serve.ingest_tcp, token) {
+        (Some(addr), None) => {
+            eprintln!(
+                "plexus serve: engine.ingest_tcp ({addr}) needs a token: set {TOKEN_ENV} or engine.ingest_token_file"
+            );
+            return ExitCode::FAILURE;
+        }
+        (_, token) => token,
+    };
+    if let Err(err) = plexus_storage::create_private_dir(&settings.data_dir) {
         eprintln!(
-            "plexus serve: cannot create the data directory {}: {err}",
+            "plexus serve: cannot create the data directory {} owner-only (0700): {err}",
             settings.data_dir.display()
         );
         return ExitCode::FAILURE;
@@ -40,15 +62,11 @@ pub async fn run(file: PluginsFile) -> ExitCode {
         match bind_unix(path) {
             Ok(listener) => {
                 listening.push(format!("unix:{}", path.display()));
-                let service = IngestService::new(engine.clone()).into_server();
+                let service = IngestService::new(engine.clone());
                 let stop = stopped(stop_rx.clone());
                 tasks.push(tokio::spawn(async move {
                     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                    if let Err(err) = tonic::transport::Server::builder()
-                        .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, stop)
-                        .await
-                    {
+                    if let Err(err) = service.serve(incoming, None, stop).await {
                         tracing::error!("ingestion API (unix socket) stopped: {err}");
                     }
                 }));
@@ -56,19 +74,15 @@ pub async fn run(file: PluginsFile) -> ExitCode {
             Err(err) => return fail(engine, &err).await,
         }
     }
-    if let Some(addr) = serve.ingest_tcp {
+    if let (Some(addr), Some(token)) = (serve.ingest_tcp, tcp_token) {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
-                listening.push(format!("tcp:{addr}"));
-                let service = IngestService::new(engine.clone()).into_server();
+                listening.push(format!("tcp:{addr} (bearer token)"));
+                let service = IngestService::new(engine.clone());
                 let stop = stopped(stop_rx.clone());
                 tasks.push(tokio::spawn(async move {
                     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                    if let Err(err) = tonic::transport::Server::builder()
-                        .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, stop)
-                        .await
-                    {
+                    if let Err(err) = service.serve(incoming, Some(token), stop).await {
                         tracing::error!("ingestion API (tcp) stopped: {err}");
                     }
                 }));
@@ -132,29 +146,9 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// Binds the unix socket, replacing a stale socket file a crashed daemon
-/// left, but never one a running daemon listens on.
+/// Binds the unix socket owner-only (see `plexus_engine::unix_socket`).
 fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "{} is in use: is another plexus serving this data directory?",
-                path.display()
-            ));
-        }
-        std::fs::remove_file(path)
-            .map_err(|err| format!("cannot remove the stale socket {}: {err}", path.display()))?;
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|err| format!("cannot create {}: {err}", parent.display()))?;
-    }
-    let listener = tokio::net::UnixListener::bind(path)
-        .map_err(|err| format!("cannot listen on {}: {err}", path.display()))?;
-    // Only this user may publish events.
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    Ok(listener)
+    plexus_engine::unix_socket::bind(path).map_err(|err| err.to_string())
 }
 
 async fn fail(engine: Arc<Engine>, message: &str) -> ExitCode {

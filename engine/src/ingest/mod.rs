@@ -1,0 +1,142 @@
+//! The ingestion API, `plexus.v1.EventBus`: how other programs publish
+//! events to a running engine (what `plexus serve` listens on).
+//!
+//! A client cannot make the daemon allocate without bound: a request larger
+//! than `ingest_max_message_bytes` is refused by the gRPC layer with
+//! `RESOURCE_EXHAUSTED` before it is decoded, a batch of more than
+//! `ingest_max_batch` events with `INVALID_ARGUMENT`, and a call is answered
+//! only once its events are accepted, so a client publishing faster than the
+//! plugins take events waits (backpressure) instead of piling them up.
+
+mod size_limit;
+
+use crate::engine::{Engine, EngineError};
+use crate::ingest_token::IngestToken;
+use plexus_proto::plexus::v1::event_bus_server::EventBus;
+use plexus_proto::plexus::v1::{
+    event, Event as WireEvent, PublishBatchReply, PublishBatchRequest, PublishReply, PublishRequest,
+};
+use plexus_proto::Event;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_stream::Stream;
+use tonic::transport::server::Connected;
+use tonic::{Request, Response, Status};
+
+/// Serves `plexus.v1.EventBus` over an engine.
+pub struct IngestService {
+    engine: Arc<Engine>,
+    max_batch: usize,
+    max_message_bytes: usize,
+}
+
+impl IngestService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let settings = engine.settings();
+        IngestService {
+            max_batch: settings.ingest_max_batch,
+            max_message_bytes: settings.ingest_max_message_bytes,
+            engine,
+        }
+    }
+
+    /// Serves the API on `incoming` until `shutdown` completes. With a
+    /// `token` (TCP), every request must carry it as
+    /// `authorization: Bearer <token>` (see [`crate::ingest_token`]).
+    pub async fn serve<I, IO, IE>(
+        self,
+        incoming: I,
+        token: Option<IngestToken>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), tonic::transport::Error>
+    where
+        I: Stream<Item = Result<IO, IE>>,
+        IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.max_message_bytes;
+        let server = plexus_proto::plexus::v1::event_bus_server::EventBusServer::new(self)
+            .max_decoding_message_size(limit);
+        let mut builder =
+            tonic::transport::Server::builder().layer(size_limit::SizeLimitLayer { limit });
+        let router = match token {
+            Some(token) => builder.add_service(
+                tonic::service::interceptor::InterceptedService::new(server, move |request| {
+                    token.check(request)
+                }),
+            ),
+            None => builder.add_service(server),
+        };
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    }
+}
+
+fn event_of(wire: Option<WireEvent>) -> Result<Event, Status> {
+    match wire.and_then(|w| w.kind) {
+        Some(event::Kind::Fs(e)) => Ok(Event::Fs(e)),
+        Some(event::Kind::Provider(e)) => Ok(Event::Provider(e)),
+        Some(event::Kind::Log(e)) => Ok(Event::Log(e)),
+        None => Err(Status::invalid_argument(
+            "the event is empty: set fs, provider or log",
+        )),
+    }
+}
+
+fn status_of(err: EngineError) -> Status {
+    match err {
+        EngineError::Stopped => Status::unavailable(err.to_string()),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl EventBus for IngestService {
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishReply>, Status> {
+        let event = event_of(request.into_inner().event)?;
+        let receipt = self.engine.notify(event).await.map_err(status_of)?;
+        Ok(Response::new(PublishReply {
+            targets: u32::try_from(receipt.targets).unwrap_or(u32::MAX),
+            overflowed: u32::try_from(receipt.overflowed.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn publish_batch(
+        &self,
+        request: Request<PublishBatchRequest>,
+    ) -> Result<Response<PublishBatchReply>, Status> {
+        let wire = request.into_inner().events;
+        if wire.len() > self.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "the batch holds {} events; at most {} are accepted in one PublishBatch (split it, or raise engine.ingest_max_batch)",
+                wire.len(),
+                self.max_batch
+            )));
+        }
+        let mut events = Vec::with_capacity(wire.len());
+        let mut invalid = None;
+        for (index, event) in wire.into_iter().enumerate() {
+            match event_of(Some(event)) {
+                Ok(event) => events.push(event),
+                Err(status) => {
+                    invalid = Some(format!("event {index}: {}", status.message()));
+                    break;
+                }
+            }
+        }
+        let valid = events.len();
+        let (accepted, error) = match self.engine.notify_many(events).await {
+            Ok(_) => (valid, invalid.unwrap_or_default()),
+            Err((accepted, err)) => (accepted, format!("event {accepted}: {err}")),
+        };
+        Ok(Response::new(PublishBatchReply {
+            accepted: accepted as u32,
+            error,
+        }))
+    }
+}

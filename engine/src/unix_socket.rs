@@ -1,0 +1,288 @@
+//! Binding the ingestion API's unix socket so that only its owner can ever
+//! connect to it.
+//!
+//! Anyone who can connect can publish audit events, so the socket must be
+//! `0600` from the first moment it exists at its path. `bind(2)` creates
+//! the socket file with the process umask's mode, and a `chmod` after the
+//! bind leaves a window in which another local user may connect (and a
+//! `chmod` that fails leaves the socket open for good). So the socket is
+//! bound inside a fresh `0700` directory next to its path, where nobody else
+//! can reach it, made `0600` there, checked, and only then linked into
+//! place with `link(2)`, which never replaces an existing file. Starting is
+//! refused if any step fails, and in a directory where every user may
+//! rename entries (writable by others without the sticky bit), where the
+//! staging directory itself could be swapped.
+//!
+//! What already sits at the path is never deleted blindly: a socket some
+//! process answers on means another daemon is running (refused); a socket
+//! nobody answers on is a stale one a crashed daemon left (replaced);
+//! anything else (a regular file, a directory, a symbolic link) is refused,
+//! so a mistyped path cannot destroy a file.
+
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The socket's mode: owner read and write (connecting needs write).
+pub const SOCKET_MODE: u32 = 0o600;
+
+/// Why the socket could not be bound; every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{} is in use: is another plexus serving this data directory?", .0.display())]
+    InUse(PathBuf),
+    #[error("{} exists and is not a socket ({kind}); refusing to replace it", .path.display())]
+    NotASocket { path: PathBuf, kind: &'static str },
+    #[error("cannot {step} {}: {source}", .path.display())]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} cannot be made private: {detail}; refusing to serve on it", .path.display())]
+    NotPrivate { path: PathBuf, detail: String },
+}
+
+fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BindError {
+    let path = path.to_path_buf();
+    move |source| BindError::Io { step, path, source }
+}
+
+/// Binds a listener at `path`, owner-only from its first moment there (see
+/// the module docs). Must run inside a tokio runtime.
+pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, BindError> {
+    bind_observed(path, |_| {})
+}
+
+/// [`bind`], calling `after_bind` with the path the socket was bound at
+/// right after `bind(2)`, the moment another local user would race for.
+fn bind_observed(
+    path: &Path,
+    after_bind: impl FnOnce(&Path),
+) -> Result<tokio::net::UnixListener, BindError> {
+    clear_stale(path)?;
+    let parent = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    // Missing parents are created owner-only; an existing one is left as it is.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&parent)
+        .map_err(io("create the directory", &parent))?;
+    // In a directory anyone may rename entries of (writable by others, no
+    // sticky bit), the private staging directory could be swapped.
+    let parent_mode = std::fs::metadata(&parent)
+        .map_err(io("inspect the directory", &parent))?
+        .permissions()
+        .mode();
+    if parent_mode & 0o002 != 0 && parent_mode & 0o1000 == 0 {
+        return Err(not_private(
+            path,
+            format!(
+                "its directory {} is writable by every user without the sticky bit (mode {:o})",
+                parent.display(),
+                parent_mode & 0o7777
+            ),
+        ));
+    }
+    let staging = StagingDir::create(&parent, path)?;
+    let staged = staging.path.join("socket");
+    let listener = tokio::net::UnixListener::bind(&staged).map_err(io("listen on", &staged))?;
+    after_bind(&staged);
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(SOCKET_MODE))
+        .map_err(|err| not_private(path, format!("chmod 0600 failed: {err}")))?;
+    check_private(&staged).map_err(|detail| not_private(path, detail))?;
+    std::fs::hard_link(&staged, path).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AlreadyExists {
+            not_private(path, "a file appeared at the path while binding".into())
+        } else {
+            BindError::Io {
+                step: "link the socket into place at",
+                path: path.to_path_buf(),
+                source: err,
+            }
+        }
+    })?;
+    drop(staging);
+    if let Err(detail) = check_private(path) {
+        let _ = std::fs::remove_file(path);
+        return Err(not_private(path, detail));
+    }
+    Ok(listener)
+}
+
+fn not_private(path: &Path, detail: String) -> BindError {
+    BindError::NotPrivate {
+        path: path.to_path_buf(),
+        detail,
+    }
+}
+
+/// Removes a stale socket at `path`; refuses a live one and any non-socket.
+fn clear_stale(path: &Path) -> Result<(), BindError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(io("inspect", path)(err)),
+    };
+    let file_type = meta.file_type();
+    if !file_type.is_socket() {
+        let kind = if file_type.is_symlink() {
+            "a symbolic link"
+        } else if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_file() {
+            "a regular file"
+        } else {
+            "a special file"
+        };
+        return Err(BindError::NotASocket {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(BindError::InUse(path.to_path_buf()));
+    }
+    std::fs::remove_file(path).map_err(io("remove the stale socket", path))
+}
+
+/// The socket at `path` is a socket, owned by this user, mode 0600.
+fn check_private(path: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|err| format!("stat failed: {err}"))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let mode = meta.permissions().mode() & 0o7777;
+    if !meta.file_type().is_socket() {
+        Err("it is not the socket that was bound".into())
+    } else if meta.uid() != euid {
+        Err(format!("it is owned by uid {}, not {euid}", meta.uid()))
+    } else if mode != SOCKET_MODE {
+        Err(format!("its mode is {mode:o}, not 600"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A fresh `0700` directory next to the socket's path, removed on drop.
+struct StagingDir {
+    path: PathBuf,
+}
+
+impl StagingDir {
+    fn create(parent: &Path, socket: &Path) -> Result<StagingDir, BindError> {
+        let name = socket
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "socket".into());
+        let mut attempt = 0u32;
+        loop {
+            let path = parent.join(format!(".{name}.bind-{}-{attempt}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(StagingDir { path }),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(err) => return Err(io("create a private directory", &path)(err)),
+            }
+        }
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_never_reachable_with_a_loose_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/plexus.sock");
+        let final_path = path.clone();
+        let listener = bind_observed(&path, |bound| {
+            // Right after bind(2): whatever exists at the final path, and
+            // the directory the socket was bound in, admit only the owner.
+            if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "a loose socket");
+            }
+            let around = bound.parent().unwrap();
+            assert_eq!(mode(around) & 0o077, 0, "bound where others can reach it");
+        })
+        .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("run")), 0o700);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("run"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("plexus.sock")]);
+        let client = tokio::net::UnixStream::connect(&path);
+        let (accepted, connected) = tokio::join!(listener.accept(), client);
+        accepted.unwrap();
+        connected.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_at_the_path_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plexus.sock");
+        std::fs::write(&path, b"precious").unwrap();
+        let err = bind(&path).unwrap_err();
+        assert!(matches!(err, BindError::NotASocket { .. }), "{err}");
+        assert!(err.to_string().contains("a regular file"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"kept").unwrap();
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = bind(&link).unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+        assert_eq!(std::fs::read(&target).unwrap(), b"kept");
+    }
+
+    #[tokio::test]
+    async fn a_directory_others_can_rename_in_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = bind(&open.join("plexus.sock")).unwrap_err();
+        assert!(matches!(err, BindError::NotPrivate { .. }), "{err}");
+        assert!(err.to_string().contains("sticky"), "{err}");
+        // With the sticky bit (as /tmp), others cannot rename our entries.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let _listener = bind(&open.join("plexus.sock")).unwrap();
+        assert_eq!(mode(&open.join("plexus.sock")), 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_live_socket_is_refused_and_a_stale_one_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plexus.sock");
+        let live = bind(&path).unwrap();
+        let err = bind(&path).unwrap_err();
+        assert!(matches!(err, BindError::InUse(_)), "{err}");
+        drop(live);
+        // The file stays behind, as after a crash; nobody answers on it.
+        assert!(path.exists());
+        let _again = bind(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
+}
