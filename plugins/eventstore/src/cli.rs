@@ -57,8 +57,14 @@ pub struct ServeArgs {
     /// Stored in every row, to tell the nodes of a cluster apart.
     #[arg(long, env = "SFTPGO_PLUGIN_EVENTSTORE_INSTANCE_ID", default_value = "")]
     pub instance_id: String,
-    /// Delete events older than this many hours, checked every hour (0: keep forever).
-    #[arg(long, env = "SFTPGO_PLUGIN_EVENTSTORE_RETENTION", default_value_t = 0)]
+    /// Delete events older than this many hours, checked every hour (0: keep
+    /// forever; at most 876000, 100 years).
+    #[arg(
+        long,
+        env = "SFTPGO_PLUGIN_EVENTSTORE_RETENTION",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::retention::MAX_HOURS))
+    )]
     pub retention: u32,
 }
 
@@ -69,4 +75,31 @@ pub struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(retention: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([
+            "plexus-eventstore",
+            "serve",
+            "--dsn",
+            "events.db",
+            "--retention",
+            retention,
+        ])
+    }
+
+    #[test]
+    fn retention_is_refused_past_its_range_naming_the_flag() {
+        let err = serve("4000000").unwrap_err().to_string();
+        assert!(err.contains("--retention"), "{err}");
+        assert!(err.contains("0..=876000"), "{err}");
+        let Command::Serve(args) = serve("876000").unwrap().command else {
+            panic!("expected serve");
+        };
+        assert_eq!(args.retention, 876_000);
+    }
 }

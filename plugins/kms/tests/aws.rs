@@ -1,0 +1,131 @@
+//! `plexus-kms` with `awskms://` against `moto_server` (AWS KMS emulated
+//! on loopback), through the Plexus engine: key id, alias and ARN forms,
+//! the encryption context from `context_*`, a master key, the endpoint from
+//! the URL or from `AWS_ENDPOINT_URL`, and an unknown alias.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use common::{engine, kms_plugin, test_credentials, wrapper, Moto};
+use plexus_proto::sftpgo::{DecryptRequest, EncryptRequest};
+
+async fn round_trip(
+    engine: &plexus_engine::Engine,
+    url: &str,
+    master_key: &str,
+) -> Result<String, String> {
+    let (sealed, status) = engine
+        .kms_encrypt(EncryptRequest {
+            payload: "aws secret ✓".into(),
+            additional_data: "alice".into(),
+            url: url.into(),
+            master_key: master_key.into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(status, "AWS");
+    assert!(STANDARD.decode(&sealed.payload).is_ok());
+    assert_eq!(sealed.mode, i32::from(!master_key.is_empty()));
+    engine
+        .kms_decrypt(
+            "AWS",
+            DecryptRequest {
+                payload: sealed.payload,
+                key: sealed.key,
+                additional_data: "alice".into(),
+                mode: sealed.mode,
+                url: url.into(),
+                master_key: master_key.into(),
+            },
+        )
+        .await
+        .map(|r| r.payload)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awskms_against_moto() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = test_credentials();
+    let cmd = wrapper(
+        dir.path(),
+        "plexus-kms-aws",
+        &[
+            ("AWS_ACCESS_KEY_ID", &credentials.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+        ],
+    );
+    let engine = engine(dir.path(), vec![kms_plugin(&cmd, &[], "awskms", "AWS")])
+        .await
+        .unwrap();
+    let endpoint = &moto.endpoint;
+    for url in [
+        "awskms://alias/sftpgo".to_owned(),
+        format!("awskms://{}", moto.key_id),
+        format!("awskms:///{}", moto.key_arn),
+        format!("awskms://alias/sftpgo?region=us-east-1&endpoint={endpoint}"),
+    ] {
+        assert_eq!(
+            round_trip(&engine, &url, "").await.as_deref(),
+            Ok("aws secret ✓"),
+            "{url}"
+        );
+        assert_eq!(
+            round_trip(&engine, &url, "mk").await.as_deref(),
+            Ok("aws secret ✓"),
+            "{url} with a master key"
+        );
+    }
+
+    // The encryption context is bound: decrypting with another one fails.
+    let with_context = "awskms://alias/sftpgo?context_user=alice&context_app=sftpgo";
+    let (sealed, _) = engine
+        .kms_encrypt(EncryptRequest {
+            payload: "ctx".into(),
+            url: with_context.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let decrypt = |url: &str| DecryptRequest {
+        payload: sealed.payload.clone(),
+        url: url.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .kms_decrypt("AWS", decrypt(with_context))
+            .await
+            .unwrap()
+            .payload,
+        "ctx"
+    );
+    let err = engine
+        .kms_decrypt(
+            "AWS",
+            decrypt("awskms://alias/sftpgo?context_user=bob&context_app=sftpgo"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("awskms") && err.contains("Decrypt"), "{err}");
+
+    // An alias that does not exist: named, with the provider's reason.
+    let err = round_trip(&engine, "awskms://alias/no-such-alias", "")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("awskms")
+            && err.contains("alias/no-such-alias")
+            && err.contains("NotFoundException"),
+        "{err}"
+    );
+    assert!(!err.contains(&credentials.secret_access_key), "{err}");
+    engine.shutdown(Duration::from_secs(5)).await;
+}
