@@ -2,6 +2,7 @@
 # Builds the Go interop fixtures (see interop/README.md):
 #   OUTDIR/bin/plexus-goplugin-notifier  a go-plugin notifier plugin
 #   OUTDIR/bin/plexus-gohost             a go-plugin host shaped like SFTPGo's
+#   OUTDIR/bin/plexus-publish            a client of the ingestion API
 #
 # Usage: interop/build-go.sh OUTDIR
 #
@@ -77,13 +78,25 @@ grep -q '^option go_package = "plexusinterop/notifierpb;notifierpb";' "$pkg/noti
         notifier.proto
 )
 
+# The ingestion API's stubs, for the plexus-publish client; eventbus.proto
+# imports notifier.proto, which maps to the notifierpb package above.
+mkdir -p "$pkg/eventbuspb"
+cp "$repo/proto/proto/eventbus.proto" "$pkg/eventbuspb/eventbus.proto"
+(
+    cd "$pkg/eventbuspb"
+    protoc -I . -I "$pkg/notifierpb" -I "$proto_include" \
+        --go_out=plugins=grpc,paths=source_relative,Mnotifier.proto=plexusinterop/notifierpb,Meventbus.proto=plexusinterop/eventbuspb,Mgoogle/protobuf/empty.proto=github.com/golang/protobuf/ptypes/empty:. \
+        eventbus.proto
+)
+
 export GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$gopath:$sys_gopath"
 export GOCACHE="${GOCACHE:-$out/gocache}"
 
 mkdir -p "$out/bin"
-for cmd in plexus-goplugin-notifier plexus-gohost; do
+for cmd in plexus-goplugin-notifier plexus-gohost plexus-publish; do
     go build -o "$out/bin/$cmd" "plexusinterop/cmd/$cmd"
 done
 
 echo "$out/bin/plexus-goplugin-notifier"
 echo "$out/bin/plexus-gohost"
+echo "$out/bin/plexus-publish"

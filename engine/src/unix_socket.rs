@@ -13,6 +13,12 @@
 //! rename entries (writable by others without the sticky bit), where the
 //! staging directory itself could be swapped.
 //!
+//! With a group ([`SocketAccess::Group`], `engine.ingest_unix_group`), the
+//! socket is `0660` and belongs to that group, set the same way before it is
+//! linked into place, so members of the group may publish too. The socket's
+//! directory must then let the group through; a directory that does not is
+//! refused, since the group could never connect.
+//!
 //! What already sits at the path is never deleted blindly: a socket some
 //! process answers on means another daemon is running (refused); a socket
 //! nobody answers on is a stale one a crashed daemon left (replaced);
@@ -24,6 +30,61 @@ use std::path::{Path, PathBuf};
 
 /// The socket's mode: owner read and write (connecting needs write).
 pub const SOCKET_MODE: u32 = 0o600;
+/// The socket's mode when a group may connect too.
+pub const GROUP_SOCKET_MODE: u32 = 0o660;
+
+/// Who may connect to the socket besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketAccess {
+    /// Nobody: mode 0600.
+    #[default]
+    OwnerOnly,
+    /// The members of this group (a gid): mode 0660, group set.
+    Group(u32),
+}
+
+impl SocketAccess {
+    fn mode(self) -> u32 {
+        match self {
+            SocketAccess::OwnerOnly => SOCKET_MODE,
+            SocketAccess::Group(_) => GROUP_SOCKET_MODE,
+        }
+    }
+}
+
+/// The gid of `group`, a group name or a number.
+pub fn resolve_group(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let name = std::ffi::CString::new(group)
+        .map_err(|_| format!("{group:?} is not a group name (it holds a NUL byte)"))?;
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero `group` is a valid value for getgrnam_r to fill.
+    let mut entry: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, the buffer's length is
+    // passed with it, and `found` is only read after the call returns.
+    let status = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 {
+        return Err(format!(
+            "cannot look up group {group:?}: {}",
+            std::io::Error::from_raw_os_error(status)
+        ));
+    }
+    if found.is_null() {
+        return Err(format!("there is no group named {group:?}"));
+    }
+    Ok(entry.gr_gid)
+}
 
 /// Why the socket could not be bound; every message names the path.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +112,22 @@ fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BindErr
 /// Binds a listener at `path`, owner-only from its first moment there (see
 /// the module docs). Must run inside a tokio runtime.
 pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, BindError> {
-    bind_observed(path, |_| {})
+    bind_observed(path, SocketAccess::OwnerOnly, |_| {})
+}
+
+/// [`bind`], letting `access` connect too.
+pub fn bind_with_access(
+    path: &Path,
+    access: SocketAccess,
+) -> Result<tokio::net::UnixListener, BindError> {
+    bind_observed(path, access, |_| {})
 }
 
 /// [`bind`], calling `after_bind` with the path the socket was bound at
 /// right after `bind(2)`, the moment another local user would race for.
 fn bind_observed(
     path: &Path,
+    access: SocketAccess,
     after_bind: impl FnOnce(&Path),
 ) -> Result<tokio::net::UnixListener, BindError> {
     clear_stale(path)?;
@@ -87,13 +157,24 @@ fn bind_observed(
             ),
         ));
     }
+    if let SocketAccess::Group(gid) = access {
+        check_group_can_reach(&parent, gid).map_err(|detail| not_private(path, detail))?;
+    }
     let staging = StagingDir::create(&parent, path)?;
     let staged = staging.path.join("socket");
     let listener = tokio::net::UnixListener::bind(&staged).map_err(io("listen on", &staged))?;
     after_bind(&staged);
-    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(SOCKET_MODE))
-        .map_err(|err| not_private(path, format!("chmod 0600 failed: {err}")))?;
-    check_private(&staged).map_err(|detail| not_private(path, detail))?;
+    if let SocketAccess::Group(gid) = access {
+        std::os::unix::fs::chown(&staged, None, Some(gid)).map_err(|err| {
+            not_private(
+                path,
+                format!("cannot give it to group {gid} (is this user a member?): {err}"),
+            )
+        })?;
+    }
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(access.mode()))
+        .map_err(|err| not_private(path, format!("chmod {:o} failed: {err}", access.mode())))?;
+    check_private(&staged, access).map_err(|detail| not_private(path, detail))?;
     std::fs::hard_link(&staged, path).map_err(|err| {
         if err.kind() == std::io::ErrorKind::AlreadyExists {
             not_private(path, "a file appeared at the path while binding".into())
@@ -106,7 +187,7 @@ fn bind_observed(
         }
     })?;
     drop(staging);
-    if let Err(detail) = check_private(path) {
+    if let Err(detail) = check_private(path, access) {
         let _ = std::fs::remove_file(path);
         return Err(not_private(path, detail));
     }
@@ -149,8 +230,9 @@ fn clear_stale(path: &Path) -> Result<(), BindError> {
     std::fs::remove_file(path).map_err(io("remove the stale socket", path))
 }
 
-/// The socket at `path` is a socket, owned by this user, mode 0600.
-fn check_private(path: &Path) -> Result<(), String> {
+/// The socket at `path` is a socket, owned by this user, with the mode (and
+/// group) `access` asks for.
+fn check_private(path: &Path, access: SocketAccess) -> Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|err| format!("stat failed: {err}"))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
@@ -159,10 +241,39 @@ fn check_private(path: &Path) -> Result<(), String> {
         Err("it is not the socket that was bound".into())
     } else if meta.uid() != euid {
         Err(format!("it is owned by uid {}, not {euid}", meta.uid()))
-    } else if mode != SOCKET_MODE {
-        Err(format!("its mode is {mode:o}, not 600"))
+    } else if mode != access.mode() {
+        Err(format!("its mode is {mode:o}, not {:o}", access.mode()))
+    } else if matches!(access, SocketAccess::Group(gid) if gid != meta.gid()) {
+        Err(format!(
+            "its group is {}, not the one configured",
+            meta.gid()
+        ))
     } else {
         Ok(())
+    }
+}
+
+/// The members of group `gid` can search `dir` (else they could never
+/// reach a socket in it).
+fn check_group_can_reach(dir: &Path, gid: u32) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(dir).map_err(|err| format!("stat {} failed: {err}", dir.display()))?;
+    let mode = meta.permissions().mode();
+    let reachable = if meta.gid() == gid {
+        mode & 0o010 != 0
+    } else {
+        mode & 0o001 != 0
+    };
+    if reachable {
+        Ok(())
+    } else {
+        Err(format!(
+            "its directory {} (mode {:o}, group {}) does not let group {gid} through; \
+             put the socket in a directory of that group with mode 0710 (e.g. /run/plexus)",
+            dir.display(),
+            mode & 0o7777,
+            meta.gid()
+        ))
     }
 }
 
@@ -214,7 +325,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/plexus.sock");
         let final_path = path.clone();
-        let listener = bind_observed(&path, |bound| {
+        let listener = bind_observed(&path, SocketAccess::OwnerOnly, |bound| {
             // Right after bind(2): whatever exists at the final path, and
             // the directory the socket was bound in, admit only the owner.
             if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
@@ -284,5 +395,75 @@ mod tests {
         assert!(path.exists());
         let _again = bind(&path).unwrap();
         assert_eq!(mode(&path), 0o600);
+    }
+
+    fn connects_as(user_and_group: u32, path: &Path) -> bool {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])",
+            ])
+            .arg(path)
+            .uid(user_and_group)
+            .gid(user_and_group)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run python3")
+            .success()
+    }
+
+    #[tokio::test]
+    async fn a_configured_group_may_connect_and_no_one_else() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        // The user's own primary group: always one it may give a file to.
+        // SAFETY: getegid has no preconditions and cannot fail.
+        let own_gid = unsafe { libc::getegid() };
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o710)).unwrap();
+        let path = run.join("plexus.sock");
+        let _listener = bind_with_access(&path, SocketAccess::Group(own_gid)).unwrap();
+        assert_eq!(mode(&path), 0o660);
+        assert_eq!(std::fs::metadata(&path).unwrap().gid(), own_gid);
+
+        // A directory the group cannot search is refused, naming the fix.
+        let closed = dir.path().join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = bind_with_access(&closed.join("plexus.sock"), SocketAccess::Group(own_gid))
+            .unwrap_err();
+        assert!(err.to_string().contains("does not let group"), "{err}");
+
+        // Another user connecting, which only root can arrange: a member of
+        // the group gets in, and nobody gets into an owner-only socket.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        const NOBODY: u32 = 65534; // nobody:nogroup on Debian
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::os::unix::fs::chown(&shared, None, Some(NOBODY)).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o710)).unwrap();
+        let group_socket = shared.join("group.sock");
+        let _group = bind_with_access(&group_socket, SocketAccess::Group(NOBODY)).unwrap();
+        assert!(
+            connects_as(NOBODY, &group_socket),
+            "the group member was refused"
+        );
+        let owner_socket = shared.join("owner.sock");
+        let _owner = bind(&owner_socket).unwrap();
+        assert!(!connects_as(NOBODY, &owner_socket), "another user got in");
+    }
+
+    #[test]
+    fn groups_resolve_by_name_or_number() {
+        assert_eq!(resolve_group("0"), Ok(0));
+        assert_eq!(resolve_group("root"), Ok(0));
+        let err = resolve_group("no-such-group-here").unwrap_err();
+        assert!(err.contains("no group named"), "{err}");
     }
 }

@@ -145,7 +145,7 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
         r#"{"engine": {"data_dir": "/var/lib/plexus", "retry_interval": 0.5, "durability": "write_ahead",
             "rpc_timeout": 3, "start_timeout": 10, "shutdown_grace": 1, "mailbox_capacity": 64,
             "max_in_flight": 8, "max_calls_in_flight": 4, "router_mailbox": 32, "max_flush_delay_ms": 5, "ipfilter_fail_closed": true, "write_ahead_fsync": true,
-            "log_level": "debug", "ingest_unix": "", "ingest_tcp": "127.0.0.1:7400", "metrics_tcp": "[::1]:9464"},
+            "log_level": "debug", "ingest_unix": "", "ingest_unix_group": "root", "ingest_tcp": "127.0.0.1:7400", "metrics_tcp": "[::1]:9464"},
             "plugins": []}"#,
         "t.json",
     )
@@ -176,10 +176,18 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
     assert_eq!(serve.log_level, "debug");
     assert_eq!(serve.ingest_unix, None);
     assert_eq!(serve.ingest_tcp, Some("127.0.0.1:7400".parse().unwrap()));
+    assert_eq!(
+        serve.ingest_unix_access,
+        plexus_engine::unix_socket::SocketAccess::Group(0)
+    );
     assert_eq!(serve.metrics_tcp, Some("[::1]:9464".parse().unwrap()));
 
     let all = problems(
-        r#"{"engine": {"durability": "sometimes", "retry_interval": 0, "ingest_tcp": "0.0.0.0:7400", "max_in_flight": 0}, "plugins": []}"#,
+        r#"{"engine": {"durability": "sometimes", "retry_interval": 0, "ingest_tcp": "0.0.0.0:7400", "max_in_flight": 0, "ingest_unix_group": "no-such-group-here"}, "plugins": []}"#,
+    );
+    assert!(
+        all.contains("engine.ingest_unix_group: there is no group named \"no-such-group-here\""),
+        "{all}"
     );
     assert!(
         all.contains("engine.durability: unknown mode \"sometimes\""),

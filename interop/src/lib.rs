@@ -5,6 +5,8 @@
 //!
 //! The interop tests themselves live in `tests/`.
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -37,6 +39,13 @@ pub struct GoFixtures {
     pub plugin: PathBuf,
     /// An SFTPGo-style go-plugin host.
     pub host: PathBuf,
+}
+
+impl GoFixtures {
+    /// A client of the ingestion API on Go's grpc, built next to the others.
+    pub fn publish_client(&self) -> PathBuf {
+        self.plugin.with_file_name("plexus-publish")
+    }
 }
 
 /// Builds the Go fixtures with `interop/build-go.sh` (offline, GOPATH mode,

@@ -31,6 +31,11 @@ pub mod plexus {
     pub mod v1 {
         tonic::include_proto!("plexus.v1");
     }
+
+    /// The encoded `FileDescriptorSet` of every .proto file here, for gRPC
+    /// server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/plexus_descriptors.bin"));
 }
 
 // The generated `plexus.v1` code names SFTPGo's messages by package path.

@@ -60,6 +60,9 @@ pub struct EngineSection {
     pub log_level: Option<String>,
     /// `plexus serve`: unix socket of the ingestion API (default `<data_dir>/plexus.sock`; `""` disables).
     pub ingest_unix: Option<String>,
+    /// `plexus serve`: a group (name or gid) whose members may connect to
+    /// the ingestion socket too (mode 0660). Default none: owner only.
+    pub ingest_unix_group: Option<String>,
     /// `plexus serve`: loopback TCP address of the ingestion API (default
     /// none). Needs a token: `PLEXUS_INGEST_TOKEN` or `ingest_token_file`.
     pub ingest_tcp: Option<String>,
@@ -76,6 +79,8 @@ pub struct EngineSection {
 pub struct ServeSettings {
     pub log_level: String,
     pub ingest_unix: Option<PathBuf>,
+    /// Who besides the owner may connect to `ingest_unix`.
+    pub ingest_unix_access: crate::unix_socket::SocketAccess,
     pub ingest_tcp: Option<std::net::SocketAddr>,
     /// Where the TCP ingestion token is read from, unless `PLEXUS_INGEST_TOKEN` is set.
     pub ingest_token_file: Option<PathBuf>,
@@ -159,6 +164,7 @@ impl EngineSection {
                 },
                 "LOG_LEVEL" => self.log_level = Some(value.to_owned()),
                 "INGEST_UNIX" => self.ingest_unix = Some(value.to_owned()),
+                "INGEST_UNIX_GROUP" => self.ingest_unix_group = Some(value.to_owned()),
                 "INGEST_TCP" => self.ingest_tcp = Some(value.to_owned()),
                 "INGEST_TOKEN_FILE" => self.ingest_token_file = Some(value.to_owned()),
                 "METRICS_TCP" => self.metrics_tcp = Some(value.to_owned()),
@@ -312,6 +318,16 @@ impl EngineSection {
                 None => Some(data_dir.join("plexus.sock")),
                 Some("") => None,
                 Some(path) => Some(PathBuf::from(path)),
+            },
+            ingest_unix_access: match self.ingest_unix_group.as_deref().map(str::trim) {
+                None | Some("") => crate::unix_socket::SocketAccess::OwnerOnly,
+                Some(group) => match crate::unix_socket::resolve_group(group) {
+                    Ok(gid) => crate::unix_socket::SocketAccess::Group(gid),
+                    Err(err) => {
+                        problems.push(format!("engine.ingest_unix_group: {err}"));
+                        crate::unix_socket::SocketAccess::OwnerOnly
+                    }
+                },
             },
             ingest_tcp: loopback(&self.ingest_tcp, "ingest_tcp", problems),
             ingest_token_file: self

@@ -7,8 +7,14 @@
 //! `ingest_max_batch` events with `INVALID_ARGUMENT`, and a call is answered
 //! only once its events are accepted, so a client publishing faster than the
 //! plugins take events waits (backpressure) instead of piling them up.
+//!
+//! Next to the API, the server answers gRPC server reflection (v1 and
+//! v1alpha, listing `plexus.v1.EventBus` only), so tools such as `grpcurl`
+//! need no .proto files. Over TCP, reflection needs the token too.
 
+pub mod authority;
 mod size_limit;
+pub mod unix_connection;
 
 use crate::engine::{Engine, EngineError};
 use crate::ingest_token::IngestToken;
@@ -21,8 +27,22 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_stream::Stream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
+
+const EVENT_BUS_SERVICE: &str = "plexus.v1.EventBus";
+const REFLECTION_V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// Why the ingestion server stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+    #[error(transparent)]
+    Transport(tonic::transport::Error),
+}
 
 /// Serves `plexus.v1.EventBus` over an engine.
 pub struct IngestService {
@@ -49,7 +69,7 @@ impl IngestService {
         incoming: I,
         token: Option<IngestToken>,
         shutdown: impl Future<Output = ()>,
-    ) -> Result<(), tonic::transport::Error>
+    ) -> Result<(), ServeError>
     where
         I: Stream<Item = Result<IO, IE>>,
         IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
@@ -58,19 +78,38 @@ impl IngestService {
         let limit = self.max_message_bytes;
         let server = plexus_proto::plexus::v1::event_bus_server::EventBusServer::new(self)
             .max_decoding_message_size(limit);
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(plexus_proto::plexus::FILE_DESCRIPTOR_SET)
+                .with_service_name(EVENT_BUS_SERVICE)
+                .with_service_name(REFLECTION_V1_SERVICE)
+                .with_service_name(REFLECTION_V1ALPHA_SERVICE)
+        };
+        let reflection_v1 = reflection()
+            .build_v1()
+            .map_err(|err| ServeError::Reflection(err.to_string()))?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|err| ServeError::Reflection(err.to_string()))?;
         let mut builder =
             tonic::transport::Server::builder().layer(size_limit::SizeLimitLayer { limit });
         let router = match token {
-            Some(token) => builder.add_service(
-                tonic::service::interceptor::InterceptedService::new(server, move |request| {
-                    token.check(request)
-                }),
-            ),
-            None => builder.add_service(server),
+            Some(token) => {
+                let check = move |request| token.check(request);
+                builder
+                    .add_service(InterceptedService::new(server, check.clone()))
+                    .add_service(InterceptedService::new(reflection_v1, check.clone()))
+                    .add_service(InterceptedService::new(reflection_v1alpha, check))
+            }
+            None => builder
+                .add_service(server)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha),
         };
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
+            .map_err(ServeError::Transport)
     }
 }
 

@@ -2,6 +2,7 @@
 //! metrics endpoint, and SFTPGo's signals (SIGHUP reloads the IP filters,
 //! SIGTERM/SIGINT stop gracefully).
 
+use plexus_engine::ingest::unix_connection::UnixConnection;
 use plexus_engine::ingest::IngestService;
 use plexus_engine::ingest_token::{IngestToken, TOKEN_ENV};
 use plexus_engine::{metrics, Engine, PluginsFile};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 
 /// How long a stop waits for in-flight deliveries before stopping plugins.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -59,13 +61,16 @@ pub async fn run(file: PluginsFile) -> ExitCode {
     let mut listening = Vec::new();
 
     if let Some(path) = &serve.ingest_unix {
-        match bind_unix(path) {
+        match bind_unix(path, serve.ingest_unix_access) {
             Ok(listener) => {
                 listening.push(format!("unix:{}", path.display()));
                 let service = IngestService::new(engine.clone());
                 let stop = stopped(stop_rx.clone());
                 tasks.push(tokio::spawn(async move {
-                    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                    // Connections go through the `:authority` fix that
+                    // gRPC C-core and grpc-java clients need.
+                    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener)
+                        .map(|accepted| accepted.map(UnixConnection::new));
                     if let Err(err) = service.serve(incoming, None, stop).await {
                         tracing::error!("ingestion API (unix socket) stopped: {err}");
                     }
@@ -146,9 +151,13 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// Binds the unix socket owner-only (see `plexus_engine::unix_socket`).
-fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String> {
-    plexus_engine::unix_socket::bind(path).map_err(|err| err.to_string())
+/// Binds the unix socket owner-only, or for a group too (see
+/// `plexus_engine::unix_socket`).
+fn bind_unix(
+    path: &Path,
+    access: plexus_engine::unix_socket::SocketAccess,
+) -> Result<tokio::net::UnixListener, String> {
+    plexus_engine::unix_socket::bind_with_access(path, access).map_err(|err| err.to_string())
 }
 
 async fn fail(engine: Arc<Engine>, message: &str) -> ExitCode {
