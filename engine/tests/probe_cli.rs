@@ -84,7 +84,7 @@ fn probe_rejects_a_malformed_config_with_the_path_of_the_problem() {
     let config = dir.path().join("bad.json");
     std::fs::write(
         &config,
-        r#"{"plugins":[{"type":"notifier","cmd":"/x","notifier_options":{"fs_events":"upload"}}]}"#,
+        r#"{"plugins":[{"type":"notifier","cmd":"/x","notifier_options":{"fs_events":{"upload":true}}}]}"#,
     )
     .unwrap();
     let output = probe(&config);

@@ -22,9 +22,19 @@ impl ServeDaemon {
     ) -> ServeDaemon {
         let config_path = dir.join("plexus.json");
         std::fs::write(&config_path, config.to_string()).expect("write the daemon's config");
+        Self::start_file(&config_path, env, socket).await
+    }
+
+    /// Starts `plexus serve` on the config file at `config_path` (any
+    /// format it reads) with `env` added, and waits until `socket` exists.
+    pub async fn start_file(
+        config_path: &Path,
+        env: &[(&str, &str)],
+        socket: &Path,
+    ) -> ServeDaemon {
         let child = Command::new(workspace_bin("plexus"))
             .args(["--log", "warn", "serve", "--config"])
-            .arg(&config_path)
+            .arg(config_path)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

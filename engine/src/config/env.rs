@@ -1,9 +1,13 @@
 //! SFTPGo's environment overrides of the `plugins` list:
-//! `SFTPGO_PLUGINS__<i>__<FIELD>` (i in 0..=9), with SFTPGo's rules: lists
-//! are split on `,`, items trimmed, empty items dropped (so a set but empty
-//! variable clears the list); numbers and booleans that do not parse are
-//! ignored (the file's value stays); non-numeric `LOG_EVENTS` items are
-//! dropped; an index past the end of the file's list appends an entry.
+//! `SFTPGO_PLUGINS__<i>__<FIELD>` (i in 0..=9), with SFTPGo's rules
+//! (`getPluginsFromEnv` in its `internal/config/config.go`): strings are
+//! used as given, untrimmed; lists are split on `,`, items trimmed, empty
+//! items dropped (so a set but empty variable clears the list); numbers and
+//! booleans are trimmed, and ignored when they do not parse (the file's
+//! value stays); non-numeric `LOG_EVENTS` items are dropped, and a list
+//! with none left is ignored. Only a variable SFTPGo recognises, with a
+//! value it accepts, counts: such a variable past the end of the file's
+//! list appends an entry, any other variable changes nothing.
 
 use super::engine_section::parse_bool;
 use super::PluginConfig;
@@ -38,8 +42,12 @@ pub fn apply_plugin_overrides(plugins: &mut Vec<PluginConfig>, env: &[(String, S
             continue;
         }
         let mut plugin = plugins.get(index).cloned().unwrap_or_default();
+        let mut set = false;
         for (field, value) in fields {
-            apply_field(&mut plugin, field, value);
+            set |= apply_field(&mut plugin, field, value);
+        }
+        if !set {
+            continue;
         }
         if index < plugins.len() {
             plugins[index] = plugin;
@@ -49,52 +57,75 @@ pub fn apply_plugin_overrides(plugins: &mut Vec<PluginConfig>, env: &[(String, S
     }
 }
 
-fn apply_field(plugin: &mut PluginConfig, field: &str, value: &str) {
+/// Applies one variable; whether SFTPGo would count it as set.
+fn apply_field(plugin: &mut PluginConfig, field: &str, value: &str) -> bool {
     let notifier = &mut plugin.notifier_options;
-    match field {
-        "TYPE" => plugin.kind = value.trim().to_owned(),
-        "CMD" => plugin.cmd = value.trim().to_owned(),
-        "ARGS" => plugin.args = list(value),
-        "SHA256SUM" => plugin.sha256sum = value.trim().to_owned(),
-        "AUTO_MTLS" => {
-            if let Some(flag) = parse_bool(value.trim()) {
-                plugin.auto_mtls = flag;
-            }
+    let text = |target: &mut String| {
+        *target = value.to_owned();
+        true
+    };
+    let number = |target: &mut i64| match int(value) {
+        Some(n) => {
+            *target = n;
+            true
         }
-        "ENV_PREFIX" => plugin.env_prefix = value.trim().to_owned(),
-        "ENV_VARS" => plugin.env_vars = list(value),
-        "NOTIFIER_OPTIONS__FS_EVENTS" => notifier.fs_events = list(value),
-        "NOTIFIER_OPTIONS__PROVIDER_EVENTS" => notifier.provider_events = list(value),
-        "NOTIFIER_OPTIONS__PROVIDER_OBJECTS" => notifier.provider_objects = list(value),
+        None => false,
+    };
+    match field {
+        "TYPE" => text(&mut plugin.kind),
+        "CMD" => text(&mut plugin.cmd),
+        "ARGS" => {
+            plugin.args = list(value);
+            true
+        }
+        "SHA256SUM" => text(&mut plugin.sha256sum),
+        "AUTO_MTLS" => match parse_bool(value.trim()) {
+            Some(flag) => {
+                plugin.auto_mtls = flag;
+                true
+            }
+            None => false,
+        },
+        "ENV_PREFIX" => text(&mut plugin.env_prefix),
+        "ENV_VARS" => {
+            plugin.env_vars = list(value);
+            true
+        }
+        "NOTIFIER_OPTIONS__FS_EVENTS" => {
+            notifier.fs_events = list(value);
+            true
+        }
+        "NOTIFIER_OPTIONS__PROVIDER_EVENTS" => {
+            notifier.provider_events = list(value);
+            true
+        }
+        "NOTIFIER_OPTIONS__PROVIDER_OBJECTS" => {
+            notifier.provider_objects = list(value);
+            true
+        }
         "NOTIFIER_OPTIONS__LOG_EVENTS" => {
             let ids: Vec<i32> = list(value)
                 .iter()
                 .filter_map(|item| item.parse().ok())
                 .collect();
-            if !ids.is_empty() {
-                notifier.log_events = ids;
+            if ids.is_empty() {
+                return false;
             }
+            notifier.log_events = ids;
+            true
         }
-        "NOTIFIER_OPTIONS__RETRY_MAX_TIME" => {
-            if let Some(n) = int(value) {
-                notifier.retry_max_time = n;
-            }
-        }
-        "NOTIFIER_OPTIONS__RETRY_QUEUE_MAX_SIZE" => {
-            if let Some(n) = int(value) {
-                notifier.retry_queue_max_size = n;
-            }
-        }
-        "KMS_OPTIONS__SCHEME" => plugin.kms_options.scheme = value.trim().to_owned(),
-        "KMS_OPTIONS__ENCRYPTED_STATUS" => {
-            plugin.kms_options.encrypted_status = value.trim().to_owned()
-        }
-        "AUTH_OPTIONS__SCOPE" => {
-            if let Some(n) = int(value) {
+        "NOTIFIER_OPTIONS__RETRY_MAX_TIME" => number(&mut notifier.retry_max_time),
+        "NOTIFIER_OPTIONS__RETRY_QUEUE_MAX_SIZE" => number(&mut notifier.retry_queue_max_size),
+        "KMS_OPTIONS__SCHEME" => text(&mut plugin.kms_options.scheme),
+        "KMS_OPTIONS__ENCRYPTED_STATUS" => text(&mut plugin.kms_options.encrypted_status),
+        "AUTH_OPTIONS__SCOPE" => match int(value) {
+            Some(n) => {
                 plugin.auth_options.scope = n as i32;
+                true
             }
-        }
-        _ => {}
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -124,7 +155,7 @@ mod tests {
         apply_plugin_overrides(
             &mut plugins,
             &env(&[
-                ("SFTPGO_PLUGINS__0__CMD", " /env/cmd "),
+                ("SFTPGO_PLUGINS__0__CMD", "/env/cmd "),
                 ("SFTPGO_PLUGINS__0__ARGS", "serve, --driver ,,postgres"),
                 ("SFTPGO_PLUGINS__0__NOTIFIER_OPTIONS__LOG_EVENTS", "a,1,2"),
                 (
@@ -136,10 +167,15 @@ mod tests {
                 ("SFTPGO_PLUGINS__2__TYPE", "auth"),
                 ("SFTPGO_PLUGINS__2__AUTH_OPTIONS__SCOPE", "5"),
                 ("SFTPGO_PLUGINS__10__TYPE", "kms"),
+                // Not a variable SFTPGo reads, and one it rejects: neither
+                // creates an entry.
+                ("SFTPGO_PLUGINS__3__COLOUR", "blue"),
+                ("SFTPGO_PLUGINS__4__AUTH_OPTIONS__SCOPE", "five"),
+                ("SFTPGO_PLUGINS__5__NOTIFIER_OPTIONS__LOG_EVENTS", "x,y"),
             ]),
         );
         let first = &plugins[0];
-        assert_eq!(first.cmd, "/env/cmd");
+        assert_eq!(first.cmd, "/env/cmd ", "strings are used as given");
         assert_eq!(first.args, ["serve", "--driver", "postgres"]);
         assert_eq!(first.notifier_options.log_events, [1, 2]);
         assert_eq!(

@@ -1,15 +1,22 @@
 //! Plugin configuration as SFTPGo writes it.
 //!
 //! A config file holds SFTPGo's `plugins` array, either bare or as the
-//! `plugins` key of a larger object (a whole sftpgo.json works: other keys
-//! are ignored), optionally with Plexus's own `engine` section next to it.
-//! SFTPGo's `SFTPGO_PLUGINS__<i>__…` and Plexus's `PLEXUS_…` environment
-//! variables override the file. Parse errors name the JSON path; validation
-//! reports every problem, each with its path (`plugins[2].sha256sum: ...`).
+//! `plugins` key of a larger object (a whole sftpgo.json, .yaml or .toml
+//! works: other sections are ignored), optionally with Plexus's own
+//! `engine` section next to it. It is read as SFTPGo's viper reads it:
+//! keys case-insensitive, unknown keys warnings, values decoded weakly
+//! ([`weak`]). SFTPGo's `SFTPGO_PLUGINS__<i>__…` and Plexus's `PLEXUS_…`
+//! environment variables override the file. Parse errors name the path;
+//! validation reports every problem, each with its path
+//! (`plugins[2].sha256sum: ...`), and every warning (an unknown key, a
+//! filter name SFTPGo never sends) the same way.
 
 mod engine_section;
 mod env;
+pub mod format;
 mod plugin;
+pub mod vocabulary;
+pub mod weak;
 
 pub use engine_section::{EngineSection, ServeSettings};
 pub use env::apply_plugin_overrides;
@@ -23,6 +30,9 @@ pub struct PluginsFile {
     pub plugins: Vec<PluginConfig>,
     /// Plexus's `engine` section (empty when the file has none).
     pub engine: EngineSection,
+    /// What is suspicious but allowed, each with its path: unknown keys,
+    /// filter names SFTPGo never sends.
+    pub warnings: Vec<String>,
 }
 
 /// Why a config could not be used; every message names where.
@@ -36,7 +46,12 @@ pub enum ConfigError {
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config {path} is invalid:\n  {}", problems.join("\n  "))]
-    Invalid { path: String, problems: Vec<String> },
+    Invalid {
+        path: String,
+        problems: Vec<String>,
+        /// The warnings found as well (see [`PluginsFile::warnings`]).
+        warnings: Vec<String>,
+    },
 }
 
 impl PluginsFile {
@@ -53,7 +68,8 @@ impl PluginsFile {
     }
 
     /// Parses and validates config text without environment overrides;
-    /// `origin` names it in errors.
+    /// `origin` names it in errors, and its extension gives the format
+    /// (see [`format::Format::of`]).
     pub fn parse(text: &str, origin: &str) -> Result<PluginsFile, ConfigError> {
         Self::parse_with_env(text, origin, &[])
     }
@@ -68,14 +84,13 @@ impl PluginsFile {
             path: origin.to_owned(),
             message,
         };
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|err| parse_err(format!("not valid JSON: {err}")))?;
+        let value = format::Format::of(origin).read(text).map_err(parse_err)?;
         let mut engine_value = None;
-        let (list, base) = match value {
+        let (mut list, base) = match value {
             serde_json::Value::Array(_) => (value, "plugins".to_owned()),
-            serde_json::Value::Object(mut object) => match object.remove("plugins") {
+            serde_json::Value::Object(mut object) => match take_key(&mut object, "plugins") {
                 Some(list @ serde_json::Value::Array(_)) => {
-                    engine_value = object.remove("engine");
+                    engine_value = take_key(&mut object, "engine");
                     (list, "plugins".to_owned())
                 }
                 Some(_) => return Err(parse_err("plugins: expected an array of plugin objects".into())),
@@ -87,6 +102,20 @@ impl PluginsFile {
                 ))
             }
         };
+        let mut warnings = Vec::new();
+        if let serde_json::Value::Array(entries) = &mut list {
+            for (index, entry) in entries.iter_mut().enumerate() {
+                weak::normalize_object(
+                    entry,
+                    weak::PLUGIN,
+                    &format!("{base}[{index}]"),
+                    &mut warnings,
+                );
+            }
+        }
+        if let Some(engine) = &mut engine_value {
+            weak::normalize_object(engine, weak::ENGINE, "engine", &mut warnings);
+        }
         let mut plugins: Vec<PluginConfig> =
             serde_path_to_error::deserialize(list).map_err(|err| {
                 let at = err.path().to_string();
@@ -106,7 +135,19 @@ impl PluginsFile {
         engine.apply_env(env, &mut problems);
         let settings = engine.settings(&mut problems);
         engine.serve_settings(&settings.data_dir, &mut problems);
-        let file = PluginsFile { plugins, engine };
+        for (index, plugin) in plugins.iter().enumerate() {
+            if plugin.kind == "notifier" {
+                warnings.extend(vocabulary::filter_warnings(
+                    plugin,
+                    &format!("plugins[{index}]"),
+                ));
+            }
+        }
+        let file = PluginsFile {
+            plugins,
+            engine,
+            warnings,
+        };
         problems.extend(file.problems());
         if problems.is_empty() {
             Ok(file)
@@ -114,6 +155,7 @@ impl PluginsFile {
             Err(ConfigError::Invalid {
                 path: origin.to_owned(),
                 problems,
+                warnings: file.warnings,
             })
         }
     }
@@ -213,6 +255,23 @@ pub fn validate_plugins(plugins: &[PluginConfig]) -> Vec<String> {
     problems
 }
 
+/// Removes `key` from `object`, matching it case-insensitively as viper
+/// does (the last of several spellings wins).
+fn take_key(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<serde_json::Value> {
+    let spellings: Vec<String> = object
+        .keys()
+        .filter(|k| k.eq_ignore_ascii_case(key))
+        .cloned()
+        .collect();
+    spellings
+        .into_iter()
+        .filter_map(|spelling| object.remove(&spelling))
+        .last()
+}
+
 /// Joins serde_path_to_error's path (`[2].cmd`) onto the base (`plugins`).
 fn json_path(base: &str, at: &str) -> String {
     if at == "." || at.is_empty() {
@@ -242,7 +301,7 @@ mod tests {
     #[test]
     fn parse_errors_name_the_path() {
         let err = PluginsFile::parse(
-            r#"[{"type":"notifier","cmd":"/x","args":"serve"}]"#,
+            r#"[{"type":"notifier","cmd":"/x","args":{"serve":1}}]"#,
             "f.json",
         )
         .unwrap_err();

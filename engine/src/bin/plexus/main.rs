@@ -15,7 +15,8 @@ mod serve;
 /// eventsearcher and ipfilter) and delivers events to them.
 ///
 /// The config is SFTPGo's `plugins` array: a file holding the array, or any
-/// object with a `plugins` key (a whole sftpgo.json works), optionally with
+/// object with a `plugins` key (a whole sftpgo.json, .yaml or .toml works,
+/// read as SFTPGo reads it), optionally with
 /// Plexus's `engine` section next to it. SFTPGO_PLUGINS__<i>__<FIELD> and
 /// PLEXUS_<FIELD> environment variables override the file.
 ///
@@ -29,8 +30,18 @@ struct Cli {
     /// config's `engine.log_level`, else `info`.
     #[arg(long, global = true, env = "PLEXUS_LOG")]
     log: Option<String>,
+    /// Log format: `text` (colours only when stderr is a terminal) or
+    /// `json` (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PLEXUS_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,7 +56,7 @@ enum Command {
     /// plugins; SIGTERM or SIGINT stops gracefully: no new events, in-flight
     /// deliveries finish or wait in the durable queue, plugins are stopped.
     Serve {
-        /// The config file (JSON).
+        /// The config file (JSON, YAML or TOML, by its extension).
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -56,14 +67,19 @@ enum Command {
     /// provider and one log event. Prints one line per plugin with the
     /// outcome and the time it took; exits non-zero if any failed.
     Probe {
-        /// The config file (JSON).
+        /// The config file (JSON, YAML or TOML, by its extension).
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a config file and print every problem with its path.
+    /// Check a config file and print every problem, then every warning,
+    /// each with its path. Exits 1 on problems; on warnings only with
+    /// `--strict`.
     Validate {
-        /// The config file (JSON).
+        /// The config file (JSON, YAML or TOML, by its extension).
         file: PathBuf,
+        /// Warnings (unknown keys, filter names SFTPGo never sends) fail too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Publish test events to a running `plexus serve`.
     Emit {
@@ -138,7 +154,10 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| config.as_ref().and_then(|c| c.engine.log_level.clone()))
         .unwrap_or_else(|| "info".into());
-    init_logging(&level);
+    init_logging(&level, cli.log_format);
+    for warning in config.iter().flat_map(|file| &file.warnings) {
+        tracing::warn!("config: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -153,7 +172,7 @@ fn main() -> ExitCode {
         match (cli.command, config) {
             (Command::Serve { .. }, Some(file)) => serve::run(file).await,
             (Command::Probe { .. }, Some(file)) => probe::run(file).await,
-            (Command::Validate { file }, _) => validate(&file),
+            (Command::Validate { file, strict }, _) => validate(&file, strict),
             (
                 Command::Emit {
                     count,
@@ -218,9 +237,20 @@ fn main() -> ExitCode {
     })
 }
 
-fn validate(path: &std::path::Path) -> ExitCode {
+fn validate(path: &std::path::Path, strict: bool) -> ExitCode {
     match PluginsFile::load(path) {
         Ok(file) => {
+            for warning in &file.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if strict && !file.warnings.is_empty() {
+                eprintln!(
+                    "{}: {} warnings, which --strict makes errors",
+                    path.display(),
+                    file.warnings.len()
+                );
+                return ExitCode::FAILURE;
+            }
             let kinds: Vec<&str> = file.plugins.iter().map(|p| p.kind.as_str()).collect();
             println!(
                 "{}: OK, {} plugins ({})",
@@ -229,6 +259,20 @@ fn validate(path: &std::path::Path) -> ExitCode {
                 kinds.join(", ")
             );
             ExitCode::SUCCESS
+        }
+        Err(plexus_engine::ConfigError::Invalid {
+            path: origin,
+            problems,
+            warnings,
+        }) => {
+            eprintln!("config {origin} is invalid:");
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            ExitCode::FAILURE
         }
         Err(err) => {
             eprintln!("{err}");
@@ -257,12 +301,23 @@ fn checksum(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs to stderr: text with colours only on a terminal (a file or a pipe
+/// gets plain text), or JSON lines whose fields carry the plugin's label
+/// and the level.
+fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
