@@ -6,6 +6,7 @@ use plexus_engine::PluginsFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod call;
 mod emit;
 mod probe;
 mod queue;
@@ -70,6 +71,22 @@ enum Command {
         /// The config file (JSON, YAML or TOML, by its extension).
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Make one request to a request/response plugin and print the answer.
+    ///
+    /// Starts the configured plugins of that kind (auth, kms, ipfilter or
+    /// eventsearcher), asks through the engine, so the plugin is chosen as
+    /// SFTPGo chooses it, and stops them. Exits 0 on success, 1 on a denial
+    /// or an error (with the plugin's message), 2 if nothing can be asked.
+    /// Examples: `plexus call -c sftpgo.json auth password --user alice
+    /// --password secret`, `plexus call -c sftpgo.json ipfilter --ip 10.0.0.1
+    /// --protocol SSH`, `plexus call -c sftpgo.json search fs --username alice`.
+    Call {
+        /// The config file (JSON, YAML or TOML, by its extension).
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        call: call::CallCommand,
     },
     /// Check a config file and print every problem, then every warning,
     /// each with its path. Exits 1 on problems; on warnings only with
@@ -140,13 +157,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The config is read first so its log level applies.
     let config = match &cli.command {
-        Command::Serve { config } | Command::Probe { config } => match PluginsFile::load(config) {
-            Ok(file) => Some(file),
-            Err(err) => {
-                eprintln!("plexus: {err}");
-                return ExitCode::from(2);
+        Command::Serve { config } | Command::Probe { config } | Command::Call { config, .. } => {
+            match PluginsFile::load(config) {
+                Ok(file) => Some(file),
+                Err(err) => {
+                    eprintln!("plexus: {err}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         _ => None,
     };
     let level = cli
@@ -172,6 +191,7 @@ fn main() -> ExitCode {
         match (cli.command, config) {
             (Command::Serve { .. }, Some(file)) => serve::run(file).await,
             (Command::Probe { .. }, Some(file)) => probe::run(file).await,
+            (Command::Call { call, .. }, Some(file)) => call::run(file, call).await,
             (Command::Validate { file, strict }, _) => validate(&file, strict),
             (
                 Command::Emit {
@@ -232,7 +252,9 @@ fn main() -> ExitCode {
                 _,
             ) => queue::drop(&data_dir, &plugin),
             (Command::Checksum { file }, _) => checksum(&file),
-            (Command::Serve { .. } | Command::Probe { .. }, None) => ExitCode::FAILURE,
+            (Command::Serve { .. } | Command::Probe { .. } | Command::Call { .. }, None) => {
+                ExitCode::FAILURE
+            }
         }
     })
 }
