@@ -19,6 +19,7 @@ pub mod metrics;
 mod notifier_link;
 mod queues;
 mod settings;
+pub mod systemd;
 pub mod unix_socket;
 
 pub use blocking::{BlockingEngine, Bus};

@@ -112,6 +112,10 @@ pub async fn run(file: PluginsFile) -> ExitCode {
         "plexus is serving {plugin_count} plugins; listening on {}",
         listening.join(", ")
     );
+    notify_systemd(&format!(
+        "READY=1\nSTATUS=serving {plugin_count} plugins; listening on {}",
+        listening.join(", ")
+    ));
 
     let (mut hangup, mut terminate, mut interrupt) = match (
         signal(SignalKind::hangup()),
@@ -135,6 +139,7 @@ pub async fn run(file: PluginsFile) -> ExitCode {
         }
     }
     tracing::info!("stopping: no new events are accepted; delivering what is in flight");
+    notify_systemd("STOPPING=1");
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
@@ -145,6 +150,13 @@ pub async fn run(file: PluginsFile) -> ExitCode {
     shutdown(engine).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Tells systemd (a `Type=notify` unit) about the daemon's state.
+fn notify_systemd(state: &str) {
+    if let Err(err) = plexus_engine::systemd::notify(state) {
+        tracing::warn!("cannot notify systemd ({state:?}): {err}");
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
