@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/grpc_broker.proto",
         "proto/grpc_stdio.proto",
         "proto/eventbus.proto",
+        "proto/admin.proto",
         "proto/notifier_batch.proto",
     ];
     for proto in protos {

@@ -8,10 +8,12 @@
 //! only once its events are accepted, so a client publishing faster than the
 //! plugins take events waits (backpressure) instead of piling them up.
 //!
-//! Next to the API, the server answers gRPC server reflection (v1 and
-//! v1alpha, listing `plexus.v1.EventBus` only), so tools such as `grpcurl`
+//! Next to the API, the server answers the admin API ([`admin`]) and gRPC
+//! server reflection (v1 and
+//! v1alpha, listing `plexus.v1.EventBus` and `plexus.v1.Admin`), so tools such as `grpcurl`
 //! need no .proto files. Over TCP, reflection needs the token too.
 
+pub mod admin;
 pub mod authority;
 mod size_limit;
 pub mod unix_connection;
@@ -32,6 +34,7 @@ use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 
 const EVENT_BUS_SERVICE: &str = "plexus.v1.EventBus";
+const ADMIN_SERVICE: &str = "plexus.v1.Admin";
 const REFLECTION_V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflection";
 
@@ -76,12 +79,16 @@ impl IngestService {
         IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let limit = self.max_message_bytes;
+        let admin = plexus_proto::plexus::v1::admin_server::AdminServer::new(
+            admin::AdminService::new(self.engine.clone()),
+        );
         let server = plexus_proto::plexus::v1::event_bus_server::EventBusServer::new(self)
             .max_decoding_message_size(limit);
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(plexus_proto::plexus::FILE_DESCRIPTOR_SET)
                 .with_service_name(EVENT_BUS_SERVICE)
+                .with_service_name(ADMIN_SERVICE)
                 .with_service_name(REFLECTION_V1_SERVICE)
                 .with_service_name(REFLECTION_V1ALPHA_SERVICE)
         };
@@ -98,11 +105,13 @@ impl IngestService {
                 let check = move |request| token.check(request);
                 builder
                     .add_service(InterceptedService::new(server, check.clone()))
+                    .add_service(InterceptedService::new(admin, check.clone()))
                     .add_service(InterceptedService::new(reflection_v1, check.clone()))
                     .add_service(InterceptedService::new(reflection_v1alpha, check))
             }
             None => builder
                 .add_service(server)
+                .add_service(admin)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha),
         };

@@ -6,6 +6,7 @@ use plexus_engine::PluginsFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod admin;
 mod call;
 mod emit;
 mod probe;
@@ -88,6 +89,19 @@ enum Command {
         #[command(subcommand)]
         call: call::CallCommand,
     },
+    /// What a running `plexus serve` is doing: each plugin, its process,
+    /// restarts, deliveries and queues (the admin API on its socket).
+    Status {
+        /// The daemon's ingestion socket.
+        #[arg(long, default_value = ".plexus/plexus.sock")]
+        socket: PathBuf,
+    },
+    /// Make a running `plexus serve` reload its IP filters (as SIGHUP does).
+    Reload {
+        /// The daemon's ingestion socket.
+        #[arg(long, default_value = ".plexus/plexus.sock")]
+        socket: PathBuf,
+    },
     /// Check a config file and print every problem, then every warning,
     /// each with its path. Exits 1 on problems; on warnings only with
     /// `--strict`.
@@ -142,6 +156,10 @@ enum QueueCommand {
         /// The engine's data directory.
         #[arg(long, default_value = ".plexus")]
         data_dir: PathBuf,
+        /// A running daemon's socket, asked when it holds the directory
+        /// (default `<data_dir>/plexus.sock`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Drop a plugin's queues (the events in them are lost).
     Drop {
@@ -241,10 +259,12 @@ fn main() -> ExitCode {
             }
             (
                 Command::Queue {
-                    command: QueueCommand::Stats { data_dir },
+                    command: QueueCommand::Stats { data_dir, socket },
                 },
                 _,
-            ) => queue::stats(&data_dir),
+            ) => queue::stats(&data_dir, socket.as_deref()).await,
+            (Command::Status { socket }, _) => admin::status(&socket).await,
+            (Command::Reload { socket }, _) => admin::reload(&socket).await,
             (
                 Command::Queue {
                     command: QueueCommand::Drop { plugin, data_dir },

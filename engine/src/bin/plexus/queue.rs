@@ -1,7 +1,9 @@
 //! `plexus queue stats|drop`: look at and clear the durable queues of a
 //! data directory while the daemon is stopped: the retry queues in the sled
 //! database under `queue/`, and the write-ahead logs under `wal/<name>/`
-//! (shown as `<name>.ahead`).
+//! (shown as `<name>.ahead`). While a daemon holds the directory, `stats`
+//! asks it through its admin API instead (on `<data_dir>/plexus.sock`, or
+//! the socket given); `drop` needs the daemon stopped.
 
 use plexus_storage::{LogOptions, LogQueue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
@@ -38,10 +40,16 @@ fn open(data_dir: &Path) -> Result<Store, String> {
     Store::open(&dir, StoreOptions::default()).map_err(|err| err.to_string())
 }
 
-pub fn stats(data_dir: &Path) -> ExitCode {
+pub async fn stats(data_dir: &Path, socket: Option<&Path>) -> ExitCode {
     let store = match open(data_dir) {
         Ok(store) => store,
         Err(err) => {
+            let socket = socket
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| data_dir.join("plexus.sock"));
+            if socket.exists() {
+                return live_stats(data_dir, &socket, &err).await;
+            }
             eprintln!("plexus queue stats: {err}");
             return ExitCode::FAILURE;
         }
@@ -70,6 +78,28 @@ pub fn stats(data_dir: &Path) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The queue lengths a running daemon reports.
+async fn live_stats(data_dir: &Path, socket: &Path, open_error: &str) -> ExitCode {
+    match crate::admin::fetch_status(socket).await {
+        Ok(reply) => {
+            println!(
+                "{} is held by a running plexus serve; its live queues (via {}):",
+                data_dir.display(),
+                socket.display()
+            );
+            for plugin in reply.plugins.iter().filter(|p| p.kind == "notifier") {
+                println!("{}.retry\t{} events", plugin.name, plugin.retry_queue);
+                println!("{}.spill\t{} events", plugin.name, plugin.spill_queue);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plexus queue stats: {open_error}; and asking the daemon failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Drops the queues of one plugin: `NAME` is a queue name as `stats` prints

@@ -1,0 +1,74 @@
+//! The admin API, `plexus.v1.Admin`: what a running daemon is doing (its
+//! plugins, their processes, restarts and queues) and the reload SIGHUP
+//! does, for `plexus status`, `plexus reload` and `plexus queue stats` while
+//! the daemon holds the data directory. It is served next to the ingestion
+//! API, on the same sockets, under the same access rules.
+
+use crate::engine::Engine;
+use plexus_proto::plexus::v1::admin_server::Admin;
+use plexus_proto::plexus::v1::{
+    PluginStatus, ReloadReply, ReloadRequest, StatusReply, StatusRequest,
+};
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+
+/// Serves `plexus.v1.Admin` over an engine.
+pub struct AdminService {
+    engine: Arc<Engine>,
+    started: Instant,
+}
+
+impl AdminService {
+    pub fn new(engine: Arc<Engine>) -> AdminService {
+        AdminService {
+            engine,
+            started: Instant::now(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
+        let plugins = self
+            .engine
+            .stats()
+            .into_iter()
+            .map(|stats| {
+                let counters = stats.counters;
+                PluginStatus {
+                    name: stats.name,
+                    kind: stats.kind.as_str().to_owned(),
+                    up: counters.pid != 0,
+                    pid: counters.pid,
+                    restarts: counters.restarts,
+                    hung_restarts: counters.hung_restarts,
+                    delivered: counters.delivered,
+                    failed: counters.failed,
+                    dropped: counters.dropped(),
+                    retry_queue: counters.queue_len,
+                    spill_queue: counters.spill_len,
+                    redriven: counters.redriven,
+                }
+            })
+            .collect();
+        Ok(Response::new(StatusReply {
+            plugins,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+        }))
+    }
+
+    async fn reload(&self, _: Request<ReloadRequest>) -> Result<Response<ReloadReply>, Status> {
+        tracing::info!("admin API: reloading the IP filters");
+        let errors = self
+            .engine
+            .reload_ip_filters()
+            .await
+            .into_iter()
+            .map(|err| err.to_string())
+            .collect();
+        Ok(Response::new(ReloadReply { errors }))
+    }
+}
