@@ -402,6 +402,24 @@ impl Router {
     }
 }
 
+/// Replaces the routing table (a config reload changed notifier filters).
+/// Publishes already routed keep the table they were routed with.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplaceRoutingTable(pub RoutingTable);
+
+impl Handler<ReplaceRoutingTable> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReplaceRoutingTable, _: &mut Context<Self>) {
+        self.routes = Arc::new(Routes {
+            table: msg.0,
+            targets: self.routes.targets.clone(),
+            overflow_wait: self.routes.overflow_wait,
+        });
+    }
+}
+
 impl Actor for Router {
     type Context = Context<Self>;
 

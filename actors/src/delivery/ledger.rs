@@ -28,7 +28,8 @@ use tokio::sync::Notify;
 /// The accounts of one notifier plugin.
 pub struct Ledger {
     name: Arc<str>,
-    policy: RetryPolicy,
+    /// Swapped by a config reload ([`Ledger::set_policy`]).
+    policy: std::sync::RwLock<RetryPolicy>,
     durability: Durability,
     queues: PluginQueues,
     counters: Arc<PluginCounters>,
@@ -114,7 +115,7 @@ impl Ledger {
     ) -> Ledger {
         Ledger {
             name,
-            policy,
+            policy: std::sync::RwLock::new(policy),
             durability,
             queues,
             counters,
@@ -130,6 +131,17 @@ impl Ledger {
 
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// The retry rules in force.
+    pub fn policy(&self) -> RetryPolicy {
+        *self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the retry rules (a config reload). Queued events stay; the
+    /// new rules decide from the next failure or overflow on.
+    pub fn set_policy(&self, policy: RetryPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     pub fn durability(&self) -> Durability {
@@ -214,7 +226,7 @@ impl Ledger {
     ) -> Result<(Overflowed, Touched), QueueError> {
         let mut touched = Touched::default();
         let guard = self.admission.lock().unwrap_or_else(|p| p.into_inner());
-        let decision = self.policy.decide(
+        let decision = self.policy().decide(
             Cause::Overflow,
             event.timestamp_ns(),
             self.now_ns(),
@@ -354,7 +366,7 @@ impl Ledger {
         let queued = (self.queued_besides(own) + batch.pass_kept)
             .saturating_sub(batch.removals.spill.len() as u64);
         let decision =
-            self.policy
+            self.policy()
                 .decide(Cause::Failed, event.timestamp_ns(), self.now_ns(), queued);
         let removals = &mut batch.removals;
         match (decision, job.source) {

@@ -352,7 +352,10 @@ impl Builder<'_> {
             addr: actor,
             handle: notifier.clone(),
         });
-        self.notifiers.push(NotifierEntry { handle: notifier });
+        self.notifiers.push(NotifierEntry {
+            handle: notifier,
+            config: std::sync::Mutex::new(config),
+        });
         Ok(())
     }
 

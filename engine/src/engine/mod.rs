@@ -11,6 +11,7 @@
 mod build;
 mod error;
 mod notify;
+mod reload;
 mod services;
 
 pub use error::EngineError;
@@ -42,6 +43,9 @@ pub struct PluginStats {
 
 struct NotifierEntry {
     handle: NotifierHandle,
+    /// The config entry in force; a reload replaces its filters and retry
+    /// settings.
+    config: std::sync::Mutex<PluginConfig>,
 }
 
 impl NotifierEntry {

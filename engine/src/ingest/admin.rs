@@ -5,6 +5,7 @@
 //! API, on the same sockets, under the same access rules.
 
 use crate::engine::Engine;
+use futures::future::BoxFuture;
 use plexus_proto::plexus::v1::admin_server::Admin;
 use plexus_proto::plexus::v1::{
     PluginStatus, ReloadReply, ReloadRequest, StatusReply, StatusRequest,
@@ -13,16 +14,23 @@ use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 
+/// A reload as the daemon does it on SIGHUP: the errors, one per line.
+pub type Reloader = Arc<dyn Fn() -> BoxFuture<'static, Vec<String>> + Send + Sync>;
+
 /// Serves `plexus.v1.Admin` over an engine.
 pub struct AdminService {
     engine: Arc<Engine>,
+    reloader: Option<Reloader>,
     started: Instant,
 }
 
 impl AdminService {
-    pub fn new(engine: Arc<Engine>) -> AdminService {
+    /// `reloader` is what `Reload` runs; without one, it reloads the IP
+    /// filters only.
+    pub fn new(engine: Arc<Engine>, reloader: Option<Reloader>) -> AdminService {
         AdminService {
             engine,
+            reloader,
             started: Instant::now(),
         }
     }
@@ -61,14 +69,17 @@ impl Admin for AdminService {
     }
 
     async fn reload(&self, _: Request<ReloadRequest>) -> Result<Response<ReloadReply>, Status> {
-        tracing::info!("admin API: reloading the IP filters");
-        let errors = self
-            .engine
-            .reload_ip_filters()
-            .await
-            .into_iter()
-            .map(|err| err.to_string())
-            .collect();
+        tracing::info!("admin API: reload asked");
+        let errors = match &self.reloader {
+            Some(reload) => reload().await,
+            None => self
+                .engine
+                .reload_ip_filters()
+                .await
+                .into_iter()
+                .map(|err| err.to_string())
+                .collect(),
+        };
         Ok(Response::new(ReloadReply { errors }))
     }
 }

@@ -52,6 +52,7 @@ pub struct IngestService {
     engine: Arc<Engine>,
     max_batch: usize,
     max_message_bytes: usize,
+    reloader: Option<admin::Reloader>,
 }
 
 impl IngestService {
@@ -61,14 +62,22 @@ impl IngestService {
             max_batch: settings.ingest_max_batch,
             max_message_bytes: settings.ingest_max_message_bytes,
             engine,
+            reloader: None,
         }
+    }
+
+    /// What the admin API's `Reload` runs (the daemon's SIGHUP handling);
+    /// without one, it reloads the IP filters only.
+    pub fn with_reloader(mut self, reloader: admin::Reloader) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 
     /// Serves the API on `incoming` until `shutdown` completes. With a
     /// `token` (TCP), every request must carry it as
     /// `authorization: Bearer <token>` (see [`crate::ingest_token`]).
     pub async fn serve<I, IO, IE>(
-        self,
+        mut self,
         incoming: I,
         token: Option<IngestToken>,
         shutdown: impl Future<Output = ()>,
@@ -80,7 +89,7 @@ impl IngestService {
     {
         let limit = self.max_message_bytes;
         let admin = plexus_proto::plexus::v1::admin_server::AdminServer::new(
-            admin::AdminService::new(self.engine.clone()),
+            admin::AdminService::new(self.engine.clone(), self.reloader.take()),
         );
         let server = plexus_proto::plexus::v1::event_bus_server::EventBusServer::new(self)
             .max_decoding_message_size(limit);

@@ -55,7 +55,8 @@ enum Command {
     /// `<data_dir>/plexus.sock`) and/or loopback TCP (`engine.ingest_tcp`),
     /// and serves per-plugin counters in Prometheus format on
     /// `engine.metrics_tcp` (`GET /metrics`). SIGHUP reloads the IP filter
-    /// plugins; SIGTERM or SIGINT stops gracefully: no new events, in-flight
+    /// plugins and the notifiers' filters and retry settings from the
+    /// config file; SIGTERM or SIGINT stops gracefully: no new events, in-flight
     /// deliveries finish or wait in the durable queue, plugins are stopped.
     Serve {
         /// The config file (JSON, YAML or TOML, by its extension).
@@ -207,7 +208,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match (cli.command, config) {
-            (Command::Serve { .. }, Some(file)) => serve::run(file).await,
+            (Command::Serve { config }, Some(file)) => serve::run(file, config).await,
             (Command::Probe { .. }, Some(file)) => probe::run(file).await,
             (Command::Call { call, .. }, Some(file)) => call::run(file, call).await,
             (Command::Validate { file, strict }, _) => validate(&file, strict),

@@ -2,6 +2,7 @@
 //! metrics endpoint, and SFTPGo's signals (SIGHUP reloads the IP filters,
 //! SIGTERM/SIGINT stop gracefully).
 
+use plexus_engine::ingest::admin::Reloader;
 use plexus_engine::ingest::unix_connection::UnixConnection;
 use plexus_engine::ingest::IngestService;
 use plexus_engine::ingest_token::{IngestToken, TOKEN_ENV};
@@ -17,7 +18,7 @@ use tokio_stream::StreamExt;
 /// How long a stop waits for in-flight deliveries before stopping plugins.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
-pub async fn run(file: PluginsFile) -> ExitCode {
+pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
     let settings = file.engine_settings();
     let serve = file.serve_settings();
     let plugin_count = file.plugins.len();
@@ -56,6 +57,15 @@ pub async fn run(file: PluginsFile) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let reloader: Reloader = {
+        let engine = engine.clone();
+        let config_path = config_path.clone();
+        Arc::new(move || {
+            let engine = engine.clone();
+            let config_path = config_path.clone();
+            Box::pin(async move { reload(&engine, &config_path).await })
+        })
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut listening = Vec::new();
@@ -64,7 +74,7 @@ pub async fn run(file: PluginsFile) -> ExitCode {
         match bind_unix(path, serve.ingest_unix_access) {
             Ok(listener) => {
                 listening.push(format!("unix:{}", path.display()));
-                let service = IngestService::new(engine.clone());
+                let service = IngestService::new(engine.clone()).with_reloader(reloader.clone());
                 let stop = stopped(stop_rx.clone());
                 tasks.push(tokio::spawn(async move {
                     // Connections go through the `:authority` fix that
@@ -83,7 +93,7 @@ pub async fn run(file: PluginsFile) -> ExitCode {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 listening.push(format!("tcp:{addr} (bearer token)"));
-                let service = IngestService::new(engine.clone());
+                let service = IngestService::new(engine.clone()).with_reloader(reloader.clone());
                 let stop = stopped(stop_rx.clone());
                 tasks.push(tokio::spawn(async move {
                     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -128,11 +138,8 @@ pub async fn run(file: PluginsFile) -> ExitCode {
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the IP filters");
-                let errors = engine.reload_ip_filters().await;
-                if errors.is_empty() {
-                    tracing::info!("IP filters reloaded");
-                }
+                tracing::info!("SIGHUP: reloading");
+                reloader().await;
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
@@ -150,6 +157,42 @@ pub async fn run(file: PluginsFile) -> ExitCode {
     shutdown(engine).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// What SIGHUP (and the admin API's `Reload`) does: the IP filter plugins
+/// reload their rules, and the config file is read again for the
+/// notifiers' filters and retry settings, applied without restarting any
+/// plugin. Returns the errors; each is logged too.
+async fn reload(engine: &Engine, config_path: &Path) -> Vec<String> {
+    let mut errors: Vec<String> = engine
+        .reload_ip_filters()
+        .await
+        .into_iter()
+        .map(|err| err.to_string())
+        .collect();
+    match PluginsFile::load(config_path) {
+        Ok(file) => {
+            for warning in &file.warnings {
+                tracing::warn!("config: {warning}");
+            }
+            match engine.reload_notifiers(&file.plugins).await {
+                Ok(changes) if changes.is_empty() => {
+                    tracing::info!("reloaded; the notifiers' settings are unchanged")
+                }
+                Ok(changes) => {
+                    for change in changes {
+                        tracing::info!("reloaded: {change}");
+                    }
+                }
+                Err(err) => errors.push(format!("notifiers not reloaded: {err}")),
+            }
+        }
+        Err(err) => errors.push(format!("config not reloaded: {err}")),
+    }
+    for error in &errors {
+        tracing::error!("reload: {error}");
+    }
+    errors
 }
 
 /// Tells systemd (a `Type=notify` unit) about the daemon's state.
