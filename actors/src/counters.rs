@@ -41,6 +41,10 @@ pub struct PluginCounters {
     pub pid: AtomicU64,
     /// 1 when deliveries go through the batch extension, 0 for one event per call.
     pub batched: AtomicU64,
+    /// How long each delivery call took, from send to answer.
+    pub call_latency: crate::histogram::LatencyHistogram,
+    /// Events per delivery call.
+    pub batch_size: crate::histogram::BatchSizeHistogram,
 }
 
 /// A point-in-time copy of a plugin's counters and queue length.

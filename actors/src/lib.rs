@@ -22,6 +22,7 @@ pub mod counters;
 pub mod delivery;
 pub mod event;
 pub mod filter;
+pub mod histogram;
 pub mod notifier;
 pub mod queue;
 pub mod router;

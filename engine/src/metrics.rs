@@ -5,6 +5,7 @@ use crate::engine::{Engine, PluginStats};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
+use plexus_actors::histogram::HistogramSnapshot;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -104,6 +105,20 @@ pub fn render(stats: &[PluginStats]) -> String {
         ),
     ];
     let mut text = String::new();
+    render_histogram(
+        &mut text,
+        "plexus_delivery_call_seconds",
+        "How long a notifier delivery call took, from send to answer.",
+        stats,
+        |s| s.call_latency.as_ref(),
+    );
+    render_histogram(
+        &mut text,
+        "plexus_delivery_call_events",
+        "Events per notifier delivery call (1 for SFTPGo's unary service).",
+        stats,
+        |s| s.batch_size.as_ref(),
+    );
     for (name, kind, help, pick) in families {
         let _ = writeln!(text, "# HELP {name} {help}");
         let _ = writeln!(text, "# TYPE {name} {kind}");
@@ -118,6 +133,38 @@ pub fn render(stats: &[PluginStats]) -> String {
         }
     }
     text
+}
+
+/// One histogram family; plugins without one (not notifiers) are left out.
+fn render_histogram(
+    text: &mut String,
+    name: &str,
+    help: &str,
+    stats: &[PluginStats],
+    pick: fn(&PluginStats) -> Option<&HistogramSnapshot>,
+) {
+    let _ = writeln!(text, "# HELP {name} {help}");
+    let _ = writeln!(text, "# TYPE {name} histogram");
+    for plugin in stats {
+        let Some(histogram) = pick(plugin) else {
+            continue;
+        };
+        let labels = format!(
+            "plugin=\"{}\",kind=\"{}\"",
+            escape(&plugin.name),
+            plugin.kind
+        );
+        let bounds = histogram
+            .bounds
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_owned()]);
+        for (bound, count) in bounds.zip(&histogram.cumulative) {
+            let _ = writeln!(text, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(text, "{name}_sum{{{labels}}} {}", histogram.sum);
+        let _ = writeln!(text, "{name}_count{{{labels}}} {}", histogram.count);
+    }
 }
 
 fn escape(label: &str) -> String {
@@ -201,6 +248,13 @@ mod tests {
                 pid: 42,
                 ..Default::default()
             },
+            call_latency: Some(HistogramSnapshot {
+                bounds: &[0.01, 0.1],
+                cumulative: vec![2, 3, 4],
+                sum: 1.5,
+                count: 4,
+            }),
+            batch_size: None,
         }];
         let text = render(&stats);
         assert!(text.contains("plexus_events_delivered_total{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 7"), "{text}");
@@ -210,6 +264,9 @@ mod tests {
         assert!(text.contains(
             "plexus_plugin_up{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 1"
         ));
-        assert_eq!(text.matches("# TYPE").count(), 15);
+        assert_eq!(text.matches("# TYPE").count(), 17);
+        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"0.1\"} 3"), "{text}");
+        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"+Inf\"} 4"), "{text}");
+        assert!(text.contains("plexus_delivery_call_seconds_count{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 4"), "{text}");
     }
 }

@@ -103,6 +103,23 @@ async fn serve_ingests_delivers_reports_and_stops_cleanly() {
         "{delivered_line}"
     );
     assert!(response.contains("plexus_queue_length{"), "{response}");
+    // Every delivered event went through a call that was timed and sized.
+    let sample = |prefix: &str| -> u64 {
+        response
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} sample in {response}"))
+    };
+    let calls = sample("plexus_delivery_call_seconds_count{");
+    assert!(calls >= 1, "{response}");
+    assert_eq!(sample("plexus_delivery_call_events_count{"), calls);
+    assert_eq!(
+        sample("plexus_delivery_call_events_sum{"),
+        expected as u64,
+        "events per call add up to the events delivered"
+    );
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
 
     // SIGTERM: a clean exit, the socket removed, nothing queued.

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// What the lane is sent, in order.
@@ -211,9 +212,22 @@ impl LaneState {
     }
 
     fn settle(&mut self, settled: Settled) {
+        let counters = self.lane.settler.counters();
         match settled {
-            Settled::One(job, result) => self.lane.settler.settle(job, result),
-            Settled::Many(jobs, results) => {
+            Settled::One(job, result, started) => {
+                counters
+                    .call_latency
+                    .0
+                    .observe(started.elapsed().as_secs_f64());
+                counters.batch_size.0.observe(1.0);
+                self.lane.settler.settle(job, result)
+            }
+            Settled::Many(jobs, results, started) => {
+                counters
+                    .call_latency
+                    .0
+                    .observe(started.elapsed().as_secs_f64());
+                counters.batch_size.0.observe(jobs.len() as f64);
                 let mut results = results.into_iter();
                 for job in jobs {
                     let result = results
@@ -228,33 +242,39 @@ impl LaneState {
 
 /// A finished call: its events and their outcomes.
 enum Settled {
-    One(Job, Result<(), DeliveryError>),
-    Many(Vec<Job>, Vec<Result<(), DeliveryError>>),
+    One(Job, Result<(), DeliveryError>, Instant),
+    Many(Vec<Job>, Vec<Result<(), DeliveryError>>, Instant),
 }
 
 /// One call in flight and the events it carries.
+/// The `Instant` is when the call was sent.
 enum Call {
-    One(Option<Job>, BoxFuture<'static, Result<(), DeliveryError>>),
+    One(
+        Option<Job>,
+        BoxFuture<'static, Result<(), DeliveryError>>,
+        Instant,
+    ),
     Many(
         Option<Vec<Job>>,
         BoxFuture<'static, Vec<Result<(), DeliveryError>>>,
+        Instant,
     ),
 }
 
 impl Call {
     fn one(job: Job, outcome: BoxFuture<'static, Result<(), DeliveryError>>) -> Call {
-        Call::One(Some(job), outcome)
+        Call::One(Some(job), outcome, Instant::now())
     }
 
     fn many(jobs: Vec<Job>, outcomes: BoxFuture<'static, Vec<Result<(), DeliveryError>>>) -> Call {
-        Call::Many(Some(jobs), outcomes)
+        Call::Many(Some(jobs), outcomes, Instant::now())
     }
 
     /// The events of a call abandoned before it finished.
     fn into_jobs(self) -> Vec<Job> {
         match self {
-            Call::One(job, _) => job.into_iter().collect(),
-            Call::Many(jobs, _) => jobs.unwrap_or_default(),
+            Call::One(job, _, _) => job.into_iter().collect(),
+            Call::Many(jobs, _, _) => jobs.unwrap_or_default(),
         }
     }
 }
@@ -265,18 +285,18 @@ impl Future for Call {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Settled> {
         // Every field is Unpin (boxed futures, owned values).
         match self.get_mut() {
-            Call::One(job, future) => {
+            Call::One(job, future, started) => {
                 let result = futures::ready!(future.as_mut().poll(cx));
                 match job.take() {
-                    Some(job) => Poll::Ready(Settled::One(job, result)),
+                    Some(job) => Poll::Ready(Settled::One(job, result, *started)),
                     // Polled again after completion: FuturesUnordered never does.
                     None => Poll::Pending,
                 }
             }
-            Call::Many(jobs, future) => {
+            Call::Many(jobs, future, started) => {
                 let results = futures::ready!(future.as_mut().poll(cx));
                 match jobs.take() {
-                    Some(jobs) => Poll::Ready(Settled::Many(jobs, results)),
+                    Some(jobs) => Poll::Ready(Settled::Many(jobs, results, *started)),
                     None => Poll::Pending,
                 }
             }

@@ -36,6 +36,11 @@ impl Settler {
 
     /// Settles one outcome: at once when no disk work is needed, otherwise
     /// through the settler task.
+    /// The plugin's counters (the lane records its call metrics there).
+    pub(crate) fn counters(&self) -> &Arc<crate::counters::PluginCounters> {
+        self.ledger.counters()
+    }
+
     pub(crate) fn settle(&self, job: Job, result: Result<(), DeliveryError>) {
         if let Some(outcome) = self.ledger.settle_in_place(job, result) {
             self.send(outcome);

@@ -23,6 +23,7 @@ use crate::queues::QueueStore;
 use crate::settings::EngineSettings;
 use actix::prelude::*;
 use futures::future::BoxFuture;
+use plexus_actors::histogram::HistogramSnapshot;
 use plexus_actors::notifier::NotifierHandle;
 use plexus_actors::router::Router;
 use plexus_actors::service::{Call, ServiceActor};
@@ -33,12 +34,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One plugin's statistics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginStats {
     pub name: String,
     pub kind: PluginKind,
     /// Delivery counters (notifiers) and restarts/pid (every kind).
     pub counters: CounterSnapshot,
+    /// Notifiers: how long delivery calls took, and events per call.
+    pub call_latency: Option<HistogramSnapshot>,
+    pub batch_size: Option<HistogramSnapshot>,
 }
 
 struct NotifierEntry {
@@ -57,6 +61,8 @@ impl NotifierEntry {
             counters: ledger
                 .counters()
                 .snapshot(ledger.retry_len(), ledger.spill_len()),
+            call_latency: Some(ledger.counters().call_latency.0.snapshot()),
+            batch_size: Some(ledger.counters().batch_size.0.snapshot()),
         }
     }
 }
@@ -85,6 +91,8 @@ impl<C: Clone + Unpin + Send + 'static> ServiceEntry<C> {
             name: self.name.to_string(),
             kind,
             counters: self.counters.snapshot(0, 0),
+            call_latency: None,
+            batch_size: None,
         }
     }
 }

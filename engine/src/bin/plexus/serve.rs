@@ -57,13 +57,19 @@ pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A weak reference: the shutdown below needs the last strong one.
     let reloader: Reloader = {
-        let engine = engine.clone();
+        let engine = Arc::downgrade(&engine);
         let config_path = config_path.clone();
         Arc::new(move || {
-            let engine = engine.clone();
+            let engine = engine.upgrade();
             let config_path = config_path.clone();
-            Box::pin(async move { reload(&engine, &config_path).await })
+            Box::pin(async move {
+                match engine {
+                    Some(engine) => reload(&engine, &config_path).await,
+                    None => vec!["the engine is stopping".to_owned()],
+                }
+            })
         })
     };
     let (stop_tx, stop_rx) = watch::channel(false);
