@@ -269,4 +269,45 @@ mod tests {
         assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"+Inf\"} 4"), "{text}");
         assert!(text.contains("plexus_delivery_call_seconds_count{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 4"), "{text}");
     }
+
+    #[test]
+    fn the_grafana_dashboard_uses_only_metrics_that_exist() {
+        let dashboard = include_str!("../../contrib/grafana-dashboard.json");
+        let stats = vec![PluginStats {
+            name: "p".into(),
+            kind: PluginKind::Notifier,
+            counters: CounterSnapshot::default(),
+            call_latency: Some(HistogramSnapshot {
+                bounds: &[1.0],
+                cumulative: vec![0, 0],
+                sum: 0.0,
+                count: 0,
+            }),
+            batch_size: Some(HistogramSnapshot {
+                bounds: &[1.0],
+                cumulative: vec![0, 0],
+                sum: 0.0,
+                count: 0,
+            }),
+        }];
+        let text = render(&stats);
+        let mut checked = 0;
+        for (start, _) in dashboard.match_indices("plexus_") {
+            let name: String = dashboard[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if name.ends_with('_') {
+                // A regex prefix such as plexus_events_dropped_.*
+                assert!(text.contains(&name), "no metric starts with {name}");
+            } else {
+                assert!(
+                    text.contains(&format!("{name}{{")),
+                    "{name} is not rendered"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "{checked}");
+    }
 }
