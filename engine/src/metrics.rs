@@ -2,6 +2,7 @@
 //! endpoint that serves them (`GET /metrics`) on a loopback address.
 
 use crate::engine::{Engine, PluginStats};
+use crate::ingest::counters::{IngestCounters, IngestResult};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -135,6 +136,26 @@ pub fn render(stats: &[PluginStats]) -> String {
     text
 }
 
+/// The ingestion API's requests by result (`plexus serve`).
+pub fn render_ingest(counters: &IngestCounters) -> String {
+    let name = "plexus_ingest_requests_total";
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP {name} Ingestion API requests (Publish, PublishBatch) by result."
+    );
+    let _ = writeln!(text, "# TYPE {name} counter");
+    for result in IngestResult::ALL {
+        let _ = writeln!(
+            text,
+            "{name}{{result=\"{}\"}} {}",
+            result.label(),
+            counters.get(result)
+        );
+    }
+    text
+}
+
 /// One histogram family; plugins without one (not notifiers) are left out.
 fn render_histogram(
     text: &mut String,
@@ -208,7 +229,7 @@ fn respond(request: &Request<hyper::body::Incoming>, engine: &Engine) -> Respons
         ("GET", "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            render(&engine.stats()),
+            render(&engine.stats()) + &render_ingest(engine.ingest_counters()),
         ),
         ("GET", _) => (
             StatusCode::NOT_FOUND,
@@ -290,7 +311,7 @@ mod tests {
                 count: 0,
             }),
         }];
-        let text = render(&stats);
+        let text = render(&stats) + &render_ingest(&IngestCounters::default());
         let mut checked = 0;
         for (start, _) in dashboard.match_indices("plexus_") {
             let name: String = dashboard[start..]

@@ -120,6 +120,14 @@ async fn serve_ingests_delivers_reports_and_stops_cleanly() {
         expected as u64,
         "events per call add up to the events delivered"
     );
+    assert!(
+        response.contains("plexus_ingest_requests_total{result=\"accepted\"}"),
+        "{response}"
+    );
+    assert!(
+        response.contains("plexus_ingest_requests_total{result=\"too_large\"} 0"),
+        "{response}"
+    );
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
 
     // SIGTERM: a clean exit, the socket removed, nothing queued.

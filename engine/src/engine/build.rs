@@ -151,6 +151,7 @@ impl Engine {
             supervisor,
             actors,
             store,
+            ingest: Default::default(),
         })
     }
 }

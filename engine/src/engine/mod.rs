@@ -109,6 +109,8 @@ pub struct Engine {
     supervisor: Addr<Supervisor>,
     actors: ActorThread,
     store: QueueStore,
+    /// Requests to the ingestion API by result (`plexus serve`).
+    ingest: std::sync::Arc<crate::ingest::counters::IngestCounters>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,6 +127,11 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// The settings the engine runs with.
+    /// The ingestion API's requests by result.
+    pub fn ingest_counters(&self) -> &std::sync::Arc<crate::ingest::counters::IngestCounters> {
+        &self.ingest
+    }
+
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
     }

@@ -15,11 +15,13 @@
 
 pub mod admin;
 pub mod authority;
+pub mod counters;
 mod size_limit;
 pub mod unix_connection;
 
 use crate::engine::{Engine, EngineError};
 use crate::ingest_token::IngestToken;
+use counters::IngestResult;
 use plexus_proto::plexus::v1::event_bus_server::EventBus;
 use plexus_proto::plexus::v1::{
     event, Event as WireEvent, PublishBatchReply, PublishBatchRequest, PublishReply, PublishRequest,
@@ -88,6 +90,7 @@ impl IngestService {
         IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let limit = self.max_message_bytes;
+        let counters = self.engine.ingest_counters().clone();
         let admin = plexus_proto::plexus::v1::admin_server::AdminServer::new(
             admin::AdminService::new(self.engine.clone(), self.reloader.take()),
         );
@@ -107,8 +110,8 @@ impl IngestService {
         let reflection_v1alpha = reflection()
             .build_v1alpha()
             .map_err(|err| ServeError::Reflection(err.to_string()))?;
-        let mut builder =
-            tonic::transport::Server::builder().layer(size_limit::SizeLimitLayer { limit });
+        let mut builder = tonic::transport::Server::builder()
+            .layer(size_limit::SizeLimitLayer { limit, counters });
         let router = match token {
             Some(token) => {
                 let check = move |request| token.check(request);
@@ -155,8 +158,15 @@ impl EventBus for IngestService {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishReply>, Status> {
-        let event = event_of(request.into_inner().event)?;
-        let receipt = self.engine.notify(event).await.map_err(status_of)?;
+        let counters = self.engine.ingest_counters();
+        let event = event_of(request.into_inner().event).inspect_err(|_| {
+            counters.count(IngestResult::Invalid);
+        })?;
+        let receipt = self.engine.notify(event).await.map_err(|err| {
+            counters.count(IngestResult::Failed);
+            status_of(err)
+        })?;
+        counters.count(IngestResult::Accepted);
         Ok(Response::new(PublishReply {
             targets: u32::try_from(receipt.targets).unwrap_or(u32::MAX),
             overflowed: u32::try_from(receipt.overflowed.len()).unwrap_or(u32::MAX),
@@ -167,8 +177,10 @@ impl EventBus for IngestService {
         &self,
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishBatchReply>, Status> {
+        let counters = self.engine.ingest_counters();
         let wire = request.into_inner().events;
         if wire.len() > self.max_batch {
+            counters.count(IngestResult::Invalid);
             return Err(Status::invalid_argument(format!(
                 "the batch holds {} events; at most {} are accepted in one PublishBatch (split it, or raise engine.ingest_max_batch)",
                 wire.len(),
@@ -191,6 +203,11 @@ impl EventBus for IngestService {
             Ok(_) => (valid, invalid.unwrap_or_default()),
             Err((accepted, err)) => (accepted, format!("event {accepted}: {err}")),
         };
+        counters.count(if error.is_empty() {
+            IngestResult::Accepted
+        } else {
+            IngestResult::Partial
+        });
         Ok(Response::new(PublishBatchReply {
             accepted: accepted as u32,
             error,

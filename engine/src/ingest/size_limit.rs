@@ -7,7 +7,9 @@
 //! who sees the refusal needs to know which setting raises it. This layer
 //! rewrites exactly that answer and lets every other one through untouched.
 
+use super::counters::{IngestCounters, IngestResult};
 use futures::future::BoxFuture;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tonic::codegen::http;
 use tonic::{Code, Status};
@@ -17,9 +19,11 @@ use tower::{Layer, Service};
 const TONIC_DECODE_LIMIT: &str = "decoded message length too large";
 
 /// Wraps the ingestion routes; `limit` is `engine.ingest_max_message_bytes`.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct SizeLimitLayer {
     pub limit: usize,
+    /// Where a refusal is counted (`too_large`).
+    pub counters: Arc<IngestCounters>,
 }
 
 impl<S> Layer<S> for SizeLimitLayer {
@@ -29,6 +33,7 @@ impl<S> Layer<S> for SizeLimitLayer {
         SizeLimitStatus {
             inner,
             limit: self.limit,
+            counters: self.counters.clone(),
         }
     }
 }
@@ -37,6 +42,7 @@ impl<S> Layer<S> for SizeLimitLayer {
 pub struct SizeLimitStatus<S> {
     inner: S,
     limit: usize,
+    counters: Arc<IngestCounters>,
 }
 
 impl<S, Req, ResBody> Service<Req> for SizeLimitStatus<S>
@@ -54,22 +60,26 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let limit = self.limit;
+        let counters = self.counters.clone();
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            name_the_limit(response.headers_mut(), limit);
+            if name_the_limit(response.headers_mut(), limit) {
+                counters.count(IngestResult::TooLarge);
+            }
             Ok(response)
         })
     }
 }
 
-/// Rewrites a trailers-only refusal of an oversized message in place.
-fn name_the_limit(headers: &mut http::HeaderMap, limit: usize) {
+/// Rewrites a trailers-only refusal of an oversized message in place;
+/// whether the answer was one.
+fn name_the_limit(headers: &mut http::HeaderMap, limit: usize) -> bool {
     let Some(status) = Status::from_header_map(headers) else {
-        return;
+        return false;
     };
     if status.code() != Code::OutOfRange || !status.message().contains(TONIC_DECODE_LIMIT) {
-        return;
+        return false;
     }
     let found = status
         .message()
@@ -84,6 +94,7 @@ fn name_the_limit(headers: &mut http::HeaderMap, limit: usize) {
     // Both values are plain ASCII the encoder accepts; if it refused, the
     // original answer (still a refusal) stays.
     let _ = clearer.add_header(headers);
+    true
 }
 
 #[cfg(test)]
@@ -101,7 +112,7 @@ mod tests {
         let mut headers = headers_of(Status::out_of_range(
             "Error, decoded message length too large: found 107651 bytes, the limit is: 65536 bytes",
         ));
-        name_the_limit(&mut headers, 65536);
+        assert!(name_the_limit(&mut headers, 65536));
         let status = Status::from_header_map(&headers).unwrap();
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert_eq!(
@@ -119,7 +130,7 @@ mod tests {
             Status::ok(""),
         ] {
             let mut headers = headers_of(status.clone());
-            name_the_limit(&mut headers, 1);
+            assert!(!name_the_limit(&mut headers, 1));
             let after = Status::from_header_map(&headers).unwrap();
             assert_eq!(after.code(), status.code());
             assert_eq!(after.message(), status.message());
