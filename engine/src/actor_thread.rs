@@ -9,6 +9,19 @@
 use actix::prelude::*;
 use std::thread::JoinHandle;
 
+/// Why the actor thread could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorThreadError {
+    #[error("cannot start the actor thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("the actor thread stopped before it was ready")]
+    NotReady,
+    #[error("the actor thread is gone")]
+    Gone,
+    #[error("the actor thread dropped the request")]
+    Dropped,
+}
+
 pub struct ActorThread {
     system: actix::System,
     arbiter: actix::ArbiterHandle,
@@ -17,7 +30,7 @@ pub struct ActorThread {
 
 impl ActorThread {
     /// Starts the actix system thread.
-    pub async fn start() -> Result<ActorThread, String> {
+    pub async fn start() -> Result<ActorThread, ActorThreadError> {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("plexus-actors".into())
@@ -30,10 +43,8 @@ impl ActorThread {
                     tracing::error!("the actor system stopped with an error: {err}");
                 }
             })
-            .map_err(|err| format!("cannot start the actor thread: {err}"))?;
-        let (system, arbiter) = ready_rx
-            .await
-            .map_err(|_| "the actor thread stopped before it was ready".to_owned())?;
+            .map_err(ActorThreadError::Spawn)?;
+        let (system, arbiter) = ready_rx.await.map_err(|_| ActorThreadError::NotReady)?;
         Ok(ActorThread {
             system,
             arbiter,
@@ -46,19 +57,18 @@ impl ActorThread {
     pub async fn run<T: Send + 'static>(
         &self,
         make: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, ActorThreadError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if !self.arbiter.spawn_fn(move || {
             let _ = tx.send(make());
         }) {
-            return Err("the actor thread is gone".into());
+            return Err(ActorThreadError::Gone);
         }
-        rx.await
-            .map_err(|_| "the actor thread dropped the request".to_owned())
+        rx.await.map_err(|_| ActorThreadError::Dropped)
     }
 
     /// Starts an actor on the actor thread.
-    pub async fn start_actor<A>(&self, actor: A) -> Result<Addr<A>, String>
+    pub async fn start_actor<A>(&self, actor: A) -> Result<Addr<A>, ActorThreadError>
     where
         A: Actor<Context = Context<A>> + Send,
     {

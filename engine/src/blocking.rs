@@ -73,7 +73,10 @@ impl BlockingEngine {
             .thread_name("plexus-engine")
             .enable_all()
             .build()
-            .map_err(|err| EngineError::System(format!("cannot start a runtime: {err}")))?;
+            .map_err(|source| EngineError::Thread {
+                what: "a runtime",
+                source,
+            })?;
         let engine = runtime.block_on(Engine::start(plugins, settings))?;
         Ok(BlockingEngine {
             engine: Arc::new(engine),
@@ -97,7 +100,10 @@ impl BlockingEngine {
         let thread = std::thread::Builder::new()
             .name("plexus-bus".into())
             .spawn(move || forwarder.run())
-            .map_err(|err| EngineError::System(format!("cannot start the bus thread: {err}")))?;
+            .map_err(|source| EngineError::Thread {
+                what: "the bus thread",
+                source,
+            })?;
         self.forwarders.push((stop, thread));
         Ok(Bus { sender, rejected })
     }

@@ -162,11 +162,9 @@ fn stop_orphans(
     data_dir: &std::path::Path,
 ) -> Result<Arc<crate::host::pid_records::PidRecords>, EngineError> {
     let dir = data_dir.join("plugins");
-    let problem = |err: std::io::Error| {
-        EngineError::System(format!(
-            "plugin process records in {}: {err}",
-            dir.display()
-        ))
+    let problem = |err: std::io::Error| EngineError::PidRecords {
+        dir: dir.clone(),
+        source: err,
     };
     let records = crate::host::pid_records::PidRecords::open(&dir).map_err(problem)?;
     for orphan in records.stop_orphans().map_err(problem)? {
@@ -268,7 +266,10 @@ impl Builder<'_> {
                 counters: counters.clone(),
             })
             .await
-            .map_err(|err| EngineError::System(err.to_string()))
+            .map_err(|source| EngineError::Mailbox {
+                actor: "the supervisor",
+                source,
+            })
     }
 
     async fn add_notifier(
@@ -303,7 +304,10 @@ impl Builder<'_> {
         let ledger = notifier.ledger.clone();
         let moved = tokio::task::spawn_blocking(move || ledger.recover())
             .await
-            .map_err(|err| EngineError::System(format!("write-ahead recovery task: {err}")))?
+            .map_err(|source| EngineError::Task {
+                task: "write-ahead recovery",
+                source,
+            })?
             .map_err(|err| {
                 EngineError::Queue(crate::queues::QueueStoreError::Recovery {
                     plugin: config.cmd.clone(),

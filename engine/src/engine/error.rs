@@ -23,7 +23,35 @@ pub enum EngineError {
     #[error("the router's mailbox is full")]
     Busy,
     #[error("actor system: {0}")]
-    System(String),
+    System(#[from] crate::actor_thread::ActorThreadError),
+    /// An actor did not answer (its mailbox closed).
+    #[error("{actor} did not answer: {source}")]
+    Mailbox {
+        actor: &'static str,
+        #[source]
+        source: actix::MailboxError,
+    },
+    /// A blocking task on the runtime's pool panicked or was cancelled.
+    #[error("{task} task: {source}")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A thread or runtime the engine needs could not be started.
+    #[error("cannot start {what}: {source}")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plugin process records in the data directory.
+    #[error("plugin process records in {}: {source}", .dir.display())]
+    PidRecords {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// No configured plugin serves this request (SFTPGo's wording).
     #[error("{0}")]
     NoPlugin(String),

@@ -69,7 +69,10 @@ impl Engine {
             self.router
                 .send(ReplaceRoutingTable(RoutingTable::compile(&filters)))
                 .await
-                .map_err(|err| EngineError::System(format!("router: {err}")))?;
+                .map_err(|source| EngineError::Mailbox {
+                    actor: "the router",
+                    source,
+                })?;
         }
         for (((index, new), old), entry) in wanted.iter().zip(&running).zip(&self.notifiers) {
             if filter_of(new) != filter_of(old) {
