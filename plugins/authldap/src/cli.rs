@@ -40,6 +40,7 @@ pub enum Command {
 
 /// `serve`'s flags.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ServeArgs {
     /// LDAP URL, e.g. ldap://192.168.1.5:389 or ldaps://192.168.1.5:636; several (repeated or comma separated) for load balancing and high availability.
     #[arg(long, env = "SFTPGO_PLUGIN_AUTH_LDAP_URL", value_delimiter = ',')]

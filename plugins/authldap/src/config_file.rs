@@ -96,7 +96,7 @@ mod tests {
         assert!(ConfigFile::parse("{}")
             .unwrap_err()
             .contains("configs is empty"));
-        assert!(ConfigFile::parse("[1]")
+        assert!(ConfigFile::parse("\"text\"")
             .unwrap_err()
             .contains("not a valid config file"));
         let err = ConfigFile::parse(&format!(r#"{{"cache_size": -1, "configs": [{ENTRY}]}}"#));

@@ -36,7 +36,10 @@ async fn ldaps_and_starttls_with_good_and_bad_ca() {
 
         raw.ca_certificates = vec![path(&slapd.other_ca)];
         let auth = Slapd::authenticator(raw.clone());
-        let err = auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err();
+        let err = auth
+            .check_password("alice", ALICE_PW, NEW)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, AuthError::Unavailable(m) if m.to_lowercase().contains("certificate")),
             "{url} starttls={start_tls}: {err}"
@@ -75,19 +78,41 @@ async fn failover_and_the_reprobe() {
     raw.dial_urls = vec![down.clone(), slapd.url()];
     raw.monitor_interval = 1;
     raw.pool_size = 1;
-    let auth = Slapd::authenticator(raw);
+    // The order is random: until the down URL has been tried first, each
+    // new authenticator (with empty pools) logs in once. Every login works.
+    let mut tried = None;
+    for _ in 0..40 {
+        let auth = Slapd::authenticator(raw.clone());
+        auth.check_password("alice", ALICE_PW, NEW).await.unwrap();
+        let inactive: Vec<String> = auth
+            .directory()
+            .endpoints()
+            .inactive()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        if !inactive.is_empty() {
+            assert_eq!(inactive, [down.clone()]);
+            tried = Some(auth);
+            break;
+        }
+    }
+    let auth = tried.expect("the down URL was never tried first in 40 shuffles");
+    let endpoints = auth.directory().endpoints();
+    // While it is down, only the good URL is used.
     for _ in 0..4 {
         auth.check_password("alice", ALICE_PW, NEW).await.unwrap();
     }
-    let endpoints = auth.directory().endpoints();
-    let inactive: Vec<String> = endpoints.inactive().iter().map(|u| u.to_string()).collect();
-    assert_eq!(inactive, [down.clone()]);
+    assert_eq!(endpoints.inactive().len(), 1);
 
     // The server comes back: the re-probe (every second here) restores it.
     let forwarder = forward(down_port, slapd.port).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !endpoints.inactive().is_empty() {
-        assert!(Instant::now() < deadline, "{down} was not restored by the re-probe");
+        assert!(
+            Instant::now() < deadline,
+            "{down} was not restored by the re-probe"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(endpoints.active().len(), 2);
@@ -98,7 +123,10 @@ async fn failover_and_the_reprobe() {
     let mut raw = slapd.raw();
     raw.dial_urls = vec![down.clone(), format!("ldap://127.0.0.1:{}", free_port())];
     let auth = Slapd::authenticator(raw);
-    let err = auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err();
+    let err = auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::Unavailable(_)), "{err}");
 }
 
@@ -115,7 +143,11 @@ async fn pools_are_bounded_reused_and_reconnect() {
     let logins = (0..32).map(|i| {
         let auth = auth.clone();
         tokio::spawn(async move {
-            let (user, password) = if i % 2 == 0 { ("alice", ALICE_PW) } else { ("bob", BOB_PW) };
+            let (user, password) = if i % 2 == 0 {
+                ("alice", ALICE_PW)
+            } else {
+                ("bob", BOB_PW)
+            };
             auth.check_password(user, password, b"").await
         })
     });
@@ -123,7 +155,10 @@ async fn pools_are_bounded_reused_and_reconnect() {
         login.expect("login task").expect("login");
     }
     let (searches, binds) = auth.directory().idle_connections();
-    assert!((1..=2).contains(&searches) && (1..=2).contains(&binds), "{searches} {binds}");
+    assert!(
+        (1..=2).contains(&searches) && (1..=2).contains(&binds),
+        "{searches} {binds}"
+    );
 
     // The server restarts: pooled connections are dead, logins go on.
     slapd.restart();
@@ -141,18 +176,35 @@ async fn the_cache_hits_refuses_and_expires() {
     raw.cache_time = 1;
     let auth = Slapd::authenticator(raw);
     // Miss: LDAP answers, the user document comes back.
-    assert!(!auth.check_password("alice", ALICE_PW, NEW).await.unwrap().is_empty());
+    assert!(!auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap()
+        .is_empty());
     // A wrong password is not cached.
     assert!(auth.check_password("bob", "wrong", NEW).await.is_err());
     slapd.stop();
     // Hits: no LDAP traffic (the server is down), an empty answer.
-    assert!(auth.check_password("alice", ALICE_PW, NEW).await.unwrap().is_empty());
-    assert!(auth.check_keyboard_interactive("alice", NEW).await.unwrap().is_empty());
-    let step = auth.keyboard_step("alice", &[ALICE_PW.to_owned()], 2).await.unwrap();
+    assert!(auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(auth
+        .check_keyboard_interactive("alice", NEW)
+        .await
+        .unwrap()
+        .is_empty());
+    let step = auth
+        .keyboard_step("alice", &[ALICE_PW.to_owned()], 2)
+        .await
+        .unwrap();
     assert_eq!(step.auth_result, 1);
     // Another password: refused at once, no LDAP fallback.
     assert_eq!(
-        auth.check_password("alice", "other", NEW).await.unwrap_err(),
+        auth.check_password("alice", "other", NEW)
+            .await
+            .unwrap_err(),
         AuthError::InvalidCredentials
     );
     assert!(matches!(
@@ -162,11 +214,17 @@ async fn the_cache_hits_refuses_and_expires() {
     // Expired: LDAP is asked again (and is down).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(matches!(
-        auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err(),
+        auth.check_password("alice", ALICE_PW, NEW)
+            .await
+            .unwrap_err(),
         AuthError::Unavailable(_)
     ));
     slapd.restart();
-    assert!(!auth.check_password("alice", ALICE_PW, NEW).await.unwrap().is_empty());
+    assert!(!auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,8 +265,17 @@ async fn directories_are_tried_in_last_good_order() {
     dirs.check_password("bob", BOB_PW, b"").await.unwrap();
     assert_eq!(dirs.order("bob"), [0, 1, 2]);
     // All fail: the last error comes back (directory 2: wrong password).
-    let err = dirs.check_password("alice", "wrong", NEW).await.unwrap_err();
-    assert!(matches!(err, AuthError::Unavailable(_) | AuthError::BindRefused { .. }), "{err}");
+    let err = dirs
+        .check_password("alice", "wrong", NEW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuthError::Unavailable(_) | AuthError::BindRefused { .. }
+        ),
+        "{err}"
+    );
     let err = dirs.check_password("nobody", "x", NEW).await.unwrap_err();
     assert_eq!(err, AuthError::UserNotFound("nobody".into()));
 }

@@ -30,8 +30,14 @@ async fn good_wrong_and_empty_passwords() {
         user["filters"]["web_client"],
         json!(["password-change-disabled", "password-reset-disabled"])
     );
-    let err = auth.check_password("alice", "wrong", NEW).await.unwrap_err();
-    assert!(matches!(err, AuthError::BindRefused { code: 49, .. }), "{err}");
+    let err = auth
+        .check_password("alice", "wrong", NEW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::BindRefused { code: 49, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("LDAP result code 49"), "{err}");
     assert_eq!(
         auth.check_password("alice", "", NEW).await.unwrap_err(),
@@ -49,7 +55,10 @@ async fn unknown_duplicated_and_escaped_usernames() {
         auth.check_password("nobody", "x", NEW).await.unwrap_err(),
         AuthError::UserNotFound("nobody".into())
     );
-    let err = auth.check_password("twin", "twin-pw", NEW).await.unwrap_err();
+    let err = auth
+        .check_password("twin", "twin-pw", NEW)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::Ambiguous { .. }), "{err}");
     // Escaped: a wildcard or a filter fragment matches nobody.
     for name in ["*", "ali*", "alice)(sAMAccountName=*"] {
@@ -81,15 +90,22 @@ async fn groups_are_mapped_and_can_be_required() {
     );
     let bob = br#"{"id": 0, "username": "bob"}"#;
     let user = decode(&auth.check_password("bob", BOB_PW, bob).await.unwrap());
-    assert_eq!(user["groups"], json!([{"name": "sftpgo_secondary1", "type": 2}]));
+    assert_eq!(
+        user["groups"],
+        json!([{"name": "sftpgo_secondary1", "type": 2}])
+    );
     let carol = br#"{"id": 0, "username": "carol"}"#;
     assert_eq!(
-        auth.check_password("carol", "carol-pw", carol).await.unwrap_err(),
+        auth.check_password("carol", "carol-pw", carol)
+            .await
+            .unwrap_err(),
         AuthError::NotAllowed("users without group membership are not allowed".into())
     );
     // The password is checked before the groups.
     assert!(matches!(
-        auth.check_password("carol", "bad", carol).await.unwrap_err(),
+        auth.check_password("carol", "bad", carol)
+            .await
+            .unwrap_err(),
         AuthError::BindRefused { code: 49, .. }
     ));
 }
@@ -111,7 +127,10 @@ async fn the_role_is_mapped_from_one_group() {
         .check_password("carol", "carol-pw", br#"{"id": 0, "username": "carol"}"#)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("2 groups with the role prefix"), "{err}");
+    assert!(
+        err.to_string().contains("2 groups with the role prefix"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,11 +140,17 @@ async fn user_requirements_and_the_new_user_template() {
     raw.sftpgo_user_requirements = 1;
     let auth = Slapd::authenticator(raw);
     assert_eq!(
-        auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err(),
+        auth.check_password("alice", ALICE_PW, NEW)
+            .await
+            .unwrap_err(),
         AuthError::NotAllowed("LDAP users not defined in SFTPGo are not allowed".into())
     );
     let existing = br#"{"id": 3, "username": "alice", "password": ""}"#;
-    assert!(auth.check_password("alice", ALICE_PW, existing).await.unwrap().is_empty());
+    assert!(auth
+        .check_password("alice", ALICE_PW, existing)
+        .await
+        .unwrap()
+        .is_empty());
 
     let mut raw = slapd.raw();
     raw.base_dir = "/srv/sftpgo/users".into();
@@ -135,7 +160,10 @@ async fn user_requirements_and_the_new_user_template() {
     assert_eq!(user["status"], 1);
     assert_eq!(user["home_dir"], "/srv/sftpgo/users/alice");
     assert_eq!(user["permissions"], json!({"/": ["*"]}));
-    assert_eq!(user["groups"], json!([{"name": "sftpgo_membership1", "type": 3}]));
+    assert_eq!(
+        user["groups"],
+        json!([{"name": "sftpgo_membership1", "type": 3}])
+    );
     assert!(user.get("password").is_none());
 }
 
@@ -152,7 +180,11 @@ async fn nothing_changed_means_an_empty_answer() {
         "groups": [{"name": "sftpgo_secondary1", "type": 2}]
     });
     let stored = serde_json::to_vec(&stored).unwrap();
-    assert!(auth.check_password("bob", BOB_PW, &stored).await.unwrap().is_empty());
+    assert!(auth
+        .check_password("bob", BOB_PW, &stored)
+        .await
+        .unwrap()
+        .is_empty());
     // Bob leaves the group in LDAP: the user comes back without it, the
     // rest untouched.
     slapd
@@ -176,7 +208,9 @@ async fn keyboard_interactive_steps() {
     let user = decode(&auth.check_keyboard_interactive("alice", NEW).await.unwrap());
     assert_eq!(user["username"], "alice");
     assert_eq!(
-        auth.check_keyboard_interactive("nobody", NEW).await.unwrap_err(),
+        auth.check_keyboard_interactive("nobody", NEW)
+            .await
+            .unwrap_err(),
         AuthError::UserNotFound("nobody".into())
     );
     let step1 = auth.keyboard_step("alice", &[], 1).await.unwrap();
@@ -189,15 +223,21 @@ async fn keyboard_interactive_steps() {
         .unwrap();
     assert_eq!((step2.auth_result, step2.check_password), (1, 0));
     assert!(matches!(
-        auth.keyboard_step("alice", &["bad".to_owned()], 2).await.unwrap_err(),
+        auth.keyboard_step("alice", &["bad".to_owned()], 2)
+            .await
+            .unwrap_err(),
         AuthError::BindRefused { code: 49, .. }
     ));
     assert_eq!(
-        auth.keyboard_step("alice", &[String::new()], 2).await.unwrap_err(),
+        auth.keyboard_step("alice", &[String::new()], 2)
+            .await
+            .unwrap_err(),
         AuthError::InvalidCredentials
     );
     assert!(matches!(
-        auth.keyboard_step("alice", &["a".into(), "b".into()], 2).await.unwrap_err(),
+        auth.keyboard_step("alice", &["a".into(), "b".into()], 2)
+            .await
+            .unwrap_err(),
         AuthError::BadRequest(_)
     ));
     assert_eq!(
@@ -211,7 +251,9 @@ async fn public_keys_from_ldap() {
     let slapd = Slapd::start().await;
     let auth = Slapd::authenticator(slapd.raw());
     assert_eq!(
-        auth.check_public_key("alice", ALICE_KEY, NEW).await.unwrap_err(),
+        auth.check_public_key("alice", ALICE_KEY, NEW)
+            .await
+            .unwrap_err(),
         AuthError::NotImplemented
     );
     let mut raw = slapd.raw();
@@ -222,15 +264,21 @@ async fn public_keys_from_ldap() {
     let user = decode(&auth.check_public_key("alice", &offered, NEW).await.unwrap());
     assert_eq!(user["username"], "alice");
     assert!(matches!(
-        auth.check_public_key("alice", OTHER_KEY, NEW).await.unwrap_err(),
+        auth.check_public_key("alice", OTHER_KEY, NEW)
+            .await
+            .unwrap_err(),
         AuthError::NotAllowed(_)
     ));
     assert!(matches!(
-        auth.check_public_key("bob", &offered, NEW).await.unwrap_err(),
+        auth.check_public_key("bob", &offered, NEW)
+            .await
+            .unwrap_err(),
         AuthError::NotAllowed(_)
     ));
     assert_eq!(
-        auth.check_public_key("nobody", &offered, NEW).await.unwrap_err(),
+        auth.check_public_key("nobody", &offered, NEW)
+            .await
+            .unwrap_err(),
         AuthError::UserNotFound("nobody".into())
     );
 }
@@ -241,7 +289,10 @@ async fn the_service_account_must_bind() {
     let mut raw = slapd.raw();
     raw.password = Secret("not-the-password".into());
     let auth = Slapd::authenticator(raw);
-    let err = auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err();
+    let err = auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, AuthError::Unavailable(m) if m.contains("service account bind failed") && m.contains("49")),
         "{err}"
@@ -250,8 +301,14 @@ async fn the_service_account_must_bind() {
     let mut raw = slapd.raw();
     raw.password = Secret(String::new());
     let auth = Slapd::authenticator(raw);
-    let err = auth.check_password("alice", ALICE_PW, NEW).await.unwrap_err();
-    assert!(matches!(&err, AuthError::Unavailable(m) if m.contains("service account bind failed")), "{err}");
+    let err = auth
+        .check_password("alice", ALICE_PW, NEW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Unavailable(m) if m.contains("service account bind failed")),
+        "{err}"
+    );
     // Neither error shows a password.
     assert!(!err.to_string().contains(ALICE_PW));
 }

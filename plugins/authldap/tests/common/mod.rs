@@ -136,7 +136,10 @@ impl Slapd {
                     panic!("slapd exited at start ({status}): {err}");
                 }
             }
-            assert!(Instant::now() < deadline, "slapd did not listen within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not listen within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -187,7 +190,9 @@ impl Slapd {
 
     /// A root connection, for seeding and changes made by a test.
     pub async fn admin(&self) -> ldap3::Ldap {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url()).await.expect("connect to slapd");
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url())
+            .await
+            .expect("connect to slapd");
         ldap3::drive!(conn);
         ldap.simple_bind(ROOT_DN, ROOT_PW)
             .await
@@ -199,31 +204,44 @@ impl Slapd {
 
     async fn seed(&self) {
         let mut ldap = self.admin().await;
-        add(&mut ldap, BASE_DN, &[
-            ("objectClass", &["top", "dcObject", "organization"]),
-            ("o", &["example"]),
-            ("dc", &["example"]),
-        ])
+        add(
+            &mut ldap,
+            BASE_DN,
+            &[
+                ("objectClass", &["top", "dcObject", "organization"]),
+                ("o", &["example"]),
+                ("dc", &["example"]),
+            ],
+        )
         .await;
         for ou in ["users", "others", "groups", "services"] {
-            add(&mut ldap, &format!("ou={ou},{BASE_DN}"), &[
-                ("objectClass", &["organizationalUnit"]),
-                ("ou", &[ou]),
-            ])
+            add(
+                &mut ldap,
+                &format!("ou={ou},{BASE_DN}"),
+                &[("objectClass", &["organizationalUnit"]), ("ou", &[ou])],
+            )
             .await;
         }
-        add(&mut ldap, SERVICE_DN, &[
-            ("objectClass", &["person"]),
-            ("cn", &["sftpgo"]),
-            ("sn", &["service"]),
-            ("userPassword", &[SERVICE_PW]),
-        ])
+        add(
+            &mut ldap,
+            SERVICE_DN,
+            &[
+                ("objectClass", &["person"]),
+                ("cn", &["sftpgo"]),
+                ("sn", &["service"]),
+                ("userPassword", &[SERVICE_PW]),
+            ],
+        )
         .await;
-        self.add_user(&mut ldap, "users", "alice", ALICE_PW, &[ALICE_KEY]).await;
+        self.add_user(&mut ldap, "users", "alice", ALICE_PW, &[ALICE_KEY])
+            .await;
         self.add_user(&mut ldap, "users", "bob", BOB_PW, &[]).await;
-        self.add_user(&mut ldap, "users", "carol", "carol-pw", &[]).await;
-        self.add_user(&mut ldap, "users", "twin", "twin-pw", &[]).await;
-        self.add_user(&mut ldap, "others", "twin", "twin-pw", &[]).await;
+        self.add_user(&mut ldap, "users", "carol", "carol-pw", &[])
+            .await;
+        self.add_user(&mut ldap, "users", "twin", "twin-pw", &[])
+            .await;
+        self.add_user(&mut ldap, "others", "twin", "twin-pw", &[])
+            .await;
         for (group, members) in [
             ("sftpgo_primary1", &["alice"][..]),
             ("sftpgo_secondary1", &["alice", "bob"][..]),
@@ -232,20 +250,33 @@ impl Slapd {
             ("role_ops", &["bob", "carol"][..]),
             ("role_dev", &["carol"][..]),
         ] {
-            let members: Vec<String> =
-                members.iter().map(|m| format!("cn={m},ou=users,{BASE_DN}")).collect();
+            let members: Vec<String> = members
+                .iter()
+                .map(|m| format!("cn={m},ou=users,{BASE_DN}"))
+                .collect();
             let members: Vec<&str> = members.iter().map(String::as_str).collect();
-            add(&mut ldap, &format!("cn={group},ou=groups,{BASE_DN}"), &[
-                ("objectClass", &["groupOfNames"]),
-                ("cn", &[group]),
-                ("member", &members),
-            ])
+            add(
+                &mut ldap,
+                &format!("cn={group},ou=groups,{BASE_DN}"),
+                &[
+                    ("objectClass", &["groupOfNames"]),
+                    ("cn", &[group]),
+                    ("member", &members),
+                ],
+            )
             .await;
         }
         let _ = ldap.unbind().await;
     }
 
-    async fn add_user(&self, ldap: &mut ldap3::Ldap, ou: &str, name: &str, password: &str, keys: &[&str]) {
+    async fn add_user(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        ou: &str,
+        name: &str,
+        password: &str,
+        keys: &[&str],
+    ) {
         let mut attrs: Vec<(&str, &[&str])> = vec![
             ("objectClass", &["user"]),
             ("cn", std::slice::from_ref(&name)),
@@ -297,7 +328,9 @@ fn write_certificates(dir: &Path) -> (PathBuf, PathBuf) {
     let ca = new_ca("Plexus test CA");
     let server_key = KeyPair::generate().expect("server key");
     let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("server params");
-    let server = params.signed_by(&server_key, &ca).expect("sign server certificate");
+    let server = params
+        .signed_by(&server_key, &ca)
+        .expect("sign server certificate");
     std::fs::write(dir.join("cert.pem"), server.pem()).expect("write cert.pem");
     std::fs::write(dir.join("key.pem"), server_key.serialize_pem()).expect("write key.pem");
     let ca_path = dir.join("ca.pem");
