@@ -295,7 +295,9 @@ mod tests {
             .unwrap()
             .source_with_env(|_| None)
             .unwrap();
-        assert!(matches!(source, Source::ConfigFile(p) if p == PathBuf::from("/etc/x.json")));
+        assert!(
+            matches!(source, Source::ConfigFile(p) if p == std::path::Path::new("/etc/x.json"))
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Prefixes {
     pub role: String,
 }
 
+/// A prefix and which mapping it is for (`primary`, ..., `role`).
+pub type KindPrefix<'a> = (&'static str, &'a str);
+
 /// What a user's groups map to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mapped {
@@ -65,7 +68,7 @@ impl Prefixes {
 
     /// Two prefixes where one starts with the other (equal ones included):
     /// a group could then match both. Returns the two as (kind, prefix).
-    pub fn overlap(&self) -> Option<((&'static str, &str), (&'static str, &str))> {
+    pub fn overlap(&self) -> Option<(KindPrefix<'_>, KindPrefix<'_>)> {
         let all = [
             ("primary", self.primary.as_str()),
             ("secondary", self.secondary.as_str()),

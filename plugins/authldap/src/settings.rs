@@ -478,9 +478,11 @@ mod tests {
         assert!(error(r).contains("not an ldap:// or ldaps:// URL"));
     }
 
+    type Change = Box<dyn Fn(&mut RawSettings)>;
+
     #[test]
     fn each_rule_names_its_setting() {
-        let cases: Vec<(Box<dyn Fn(&mut RawSettings)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|r| r.base_dn.clear()), "configs[1].base_dn is required"),
             (Box::new(|r| r.bind_dn.clear()), "configs[1].bind_dn is required"),
             (Box::new(|r| r.search_query.clear()), "configs[1].search_query is required"),

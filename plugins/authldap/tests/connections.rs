@@ -92,7 +92,7 @@ async fn failover_and_the_reprobe() {
             .map(|u| u.to_string())
             .collect();
         if !inactive.is_empty() {
-            assert_eq!(inactive, [down.clone()]);
+            assert_eq!(inactive, std::slice::from_ref(&down));
             tried = Some(auth);
             break;
         }
