@@ -10,7 +10,7 @@ use std::sync::Arc;
 use plexus_sdk::auth::KeyboardAuthResponse;
 
 use crate::cache::{CredentialCache, Lookup};
-use crate::directory::Directory;
+use crate::directory::{Directory, UserEntry};
 use crate::error::AuthError;
 use crate::public_key;
 use crate::settings::Settings;
@@ -79,6 +79,7 @@ impl Authenticator {
         if let Some(cache) = &self.cache {
             cache.add(username, password);
         }
+        let entry = self.with_nested_groups(entry).await?;
         user::answer(&self.settings, username, user_json, &entry)
     }
 
@@ -92,6 +93,7 @@ impl Authenticator {
             return Ok(Vec::new());
         }
         let entry = self.directory.find_user(username, false).await?;
+        let entry = self.with_nested_groups(entry).await?;
         user::answer(&self.settings, username, user_json, &entry)
     }
 
@@ -153,7 +155,16 @@ impl Authenticator {
                 "user {username:?}: the public key is not among the keys of attribute {attribute:?}"
             )));
         }
+        let entry = self.with_nested_groups(entry).await?;
         user::answer(&self.settings, username, user_json, &entry)
+    }
+
+    /// Adds the nested groups when configured (Active Directory only).
+    async fn with_nested_groups(&self, mut entry: UserEntry) -> Result<UserEntry, AuthError> {
+        if self.settings.nested_groups {
+            entry.nested_groups = self.directory.nested_groups(&entry.dn).await?;
+        }
+        Ok(entry)
     }
 
     fn cached(&self, username: &str, password: &str) -> Lookup {

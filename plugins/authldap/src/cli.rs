@@ -138,6 +138,17 @@ pub struct ServeArgs {
         default_value = ""
     )]
     pub ldap_public_key_attribute: String,
+    /// (extension, Active Directory only) Also map the groups the user is in through nested groups (LDAP_MATCHING_RULE_IN_CHAIN).
+    #[arg(
+        long,
+        env = "SFTPGO_PLUGIN_AUTH_LDAP_NESTED_GROUPS",
+        value_parser = parse_go_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub ldap_nested_groups: bool,
     /// (extension) Connections per pool (searches and user binds each have one); 0 = 8.
     #[arg(long, env = "SFTPGO_PLUGIN_AUTH_POOL_SIZE", default_value = "0")]
     pub pool_size: i64,
@@ -202,6 +213,7 @@ impl ServeArgs {
             base_dir: self.users_base_dir,
             cache_time: self.cache_time,
             public_key_attribute: self.ldap_public_key_attribute,
+            nested_groups: self.ldap_nested_groups,
             pool_size: self.pool_size,
             monitor_interval: self.monitor_interval,
             unknown: Default::default(),

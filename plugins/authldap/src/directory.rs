@@ -13,13 +13,15 @@ use ldap3::{DerefAliases, LdapError, Scope, SearchEntry, SearchOptions};
 use crate::connect::{describe, Dialer};
 use crate::endpoints::Endpoints;
 use crate::error::AuthError;
-use crate::filter::user_filter;
+use crate::filter::{escape, user_filter};
 use crate::pool::{Connection, Lease, Pool};
 use crate::settings::Settings;
 use crate::tls::client_config;
 
 /// The LDAP result code of a refused bind.
 pub const INVALID_CREDENTIALS: u32 = 49;
+/// Active Directory's LDAP_MATCHING_RULE_IN_CHAIN.
+pub const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 /// `sizeLimitExceeded`: more entries than the two asked for.
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
 
@@ -29,6 +31,8 @@ pub struct UserEntry {
     pub dn: String,
     /// Attribute name (as the server spelled it) and values.
     pub attributes: Vec<(String, Vec<String>)>,
+    /// DNs of the groups found through nesting (Active Directory only).
+    pub nested_groups: Vec<String>,
 }
 
 impl UserEntry {
@@ -149,6 +153,44 @@ impl Directory {
                     tracing::debug!(url = %lease.url(), "pooled search connection failed, reconnecting: {}", describe(&err));
                     retried = true;
                 }
+                Err(err) => return Err(self.failed(lease, &err)),
+            }
+        }
+    }
+
+    /// The DNs of every group `dn` belongs to, directly or through nested
+    /// groups: a search with Active Directory's LDAP_MATCHING_RULE_IN_CHAIN
+    /// (1.2.840.113556.1.4.1941). Other servers do not know the rule and
+    /// find nothing (or refuse the filter).
+    pub async fn nested_groups(&self, dn: &str) -> Result<Vec<String>, AuthError> {
+        let filter = format!("(member:{IN_CHAIN}:={})", escape(dn));
+        let mut retried = false;
+        loop {
+            let mut lease = self.searches.get(|| self.open(true)).await?;
+            let timeout = self.settings.operation_timeout;
+            let options = SearchOptions::new().deref(DerefAliases::Searching);
+            let result = lease
+                .ldap()
+                .with_search_options(options)
+                .with_timeout(timeout)
+                .search(&self.settings.base_dn, Scope::Subtree, &filter, vec!["1.1"])
+                .await;
+            match result {
+                Ok(ldap3::SearchResult(entries, status)) => {
+                    lease.release();
+                    if status.rc != 0 {
+                        return Err(AuthError::Ldap(format!(
+                            "nested group search (Active Directory only): {}",
+                            describe(&LdapError::LdapResult { result: status })
+                        )));
+                    }
+                    return Ok(entries
+                        .into_iter()
+                        .filter(|e| !e.is_ref() && !e.is_intermediate())
+                        .map(|e| SearchEntry::construct(e).dn)
+                        .collect());
+                }
+                Err(err) if transport(&err) && lease.reused && !retried => retried = true,
                 Err(err) => return Err(self.failed(lease, &err)),
             }
         }
@@ -277,6 +319,7 @@ fn entry_of(username: &str, result: ldap3::SearchResult) -> Result<UserEntry, Au
     Ok(UserEntry {
         dn: entry.dn,
         attributes,
+        nested_groups: Vec::new(),
     })
 }
 

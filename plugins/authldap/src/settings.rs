@@ -79,6 +79,9 @@ pub struct RawSettings {
     pub cache_time: i64,
     /// Extension: the attribute holding the user's SSH public keys.
     pub public_key_attribute: String,
+    /// Extension (Active Directory only): also the groups the user is in
+    /// through nested groups, found with LDAP_MATCHING_RULE_IN_CHAIN.
+    pub nested_groups: bool,
     /// Extension: connections per pool (0 = the default, 8).
     pub pool_size: i64,
     /// Extension: seconds between probes of failed servers (0 = 120).
@@ -131,6 +134,7 @@ pub mod field {
         CA_CERTIFICATES = "--ca-certificates", "CA_CERTIFICATES", "ca_certificates";
         PUBLIC_KEY_ATTRIBUTE = "--ldap-public-key-attribute", "LDAP_PUBLIC_KEY_ATTRIBUTE", "public_key_attribute";
         POOL_SIZE = "--pool-size", "POOL_SIZE", "pool_size";
+        NESTED_GROUPS = "--ldap-nested-groups", "LDAP_NESTED_GROUPS", "nested_groups";
         MONITOR_INTERVAL = "--monitor-interval", "MONITOR_INTERVAL", "monitor_interval";
     }
 }
@@ -170,6 +174,8 @@ pub struct Settings {
     /// Zero: no credential cache (also forced when groups are mapped).
     pub cache_time: Duration,
     pub public_key_attribute: Option<String>,
+    /// Active Directory only: nested groups via LDAP_MATCHING_RULE_IN_CHAIN.
+    pub nested_groups: bool,
     pub pool_size: usize,
     pub monitor_interval: Duration,
     pub connect_timeout: Duration,
@@ -266,7 +272,7 @@ impl RawSettings {
             &self.role_group_prefix,
         );
         if self.require_groups {
-            if group_attributes.is_empty() {
+            if group_attributes.is_empty() && !self.nested_groups {
                 return Err(format!(
                     "{} needs {}: the attributes holding the user's groups",
                     name(REQUIRE_GROUPS),
@@ -283,7 +289,17 @@ impl RawSettings {
                 ));
             }
         }
-        if group_attributes.is_empty() && (prefixes.maps_groups() || prefixes.maps_role()) {
+        if self.nested_groups && !prefixes.maps_anything() {
+            return Err(format!(
+                "{} needs a group prefix ({}, {}, {} or {}): nested groups only feed the mapping",
+                name(NESTED_GROUPS),
+                name(PRIMARY),
+                name(SECONDARY),
+                name(MEMBERSHIP),
+                name(ROLE)
+            ));
+        }
+        if group_attributes.is_empty() && prefixes.maps_anything() && !self.nested_groups {
             return Err(format!(
                 "group prefixes are set but {} is empty: the prefixes would never match",
                 name(GROUP_ATTRIBUTES)
@@ -340,7 +356,10 @@ impl RawSettings {
             ));
         }
         let mut cache_time = Duration::from_secs(self.cache_time.unsigned_abs());
-        if !cache_time.is_zero() && !group_attributes.is_empty() && prefixes.maps_anything() {
+        if !cache_time.is_zero()
+            && (!group_attributes.is_empty() || self.nested_groups)
+            && prefixes.maps_anything()
+        {
             warnings.push(format!(
                 "{} is ignored: the credential cache is disabled when groups are mapped",
                 name(CACHE_TIME)
@@ -403,6 +422,7 @@ impl RawSettings {
             base_dir,
             cache_time,
             public_key_attribute,
+            nested_groups: self.nested_groups,
             pool_size,
             monitor_interval,
             connect_timeout: LDAP_TIMEOUT,
@@ -528,6 +548,7 @@ mod tests {
             (Box::new(|r| r.cache_time = -1), "cache_time must be 0"),
             (Box::new(|r| r.ca_certificates = vec!["ca.pem".into()]), "is not an absolute path"),
             (Box::new(|r| r.pool_size = 5000), "pool_size must be between 1 and 1024"),
+            (Box::new(|r| r.nested_groups = true), "nested_groups needs a group prefix"),
             (Box::new(|r| r.monitor_interval = -5), "monitor_interval must be a number"),
         ];
         for (change, expected) in cases {

@@ -39,7 +39,8 @@ pub fn answer(
         settings
             .group_attributes
             .iter()
-            .flat_map(|attr| entry.values(attr)),
+            .flat_map(|attr| entry.values(attr))
+            .chain(entry.nested_groups.iter().map(String::as_str)),
     );
     if settings.require_groups && mapped.groups.is_empty() {
         return Err(AuthError::NotAllowed(
@@ -221,6 +222,7 @@ mod tests {
                 "memberOf".into(),
                 groups.iter().map(|g| (*g).to_owned()).collect(),
             )],
+            nested_groups: Vec::new(),
         }
     }
 
@@ -346,6 +348,18 @@ mod tests {
         assert!(
             err.to_string().contains("2 groups with the role prefix"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn nested_groups_join_the_mapping() {
+        let s = settings(|r| r.membership_group_prefix = "m_".into());
+        let mut e = entry(&["cn=m_direct,dc=x"]);
+        e.nested_groups = vec!["CN=M_Outer,OU=Groups,DC=x".into(), "cn=other,dc=x".into()];
+        let user = decode(&answer(&s, "u", b"", &e).unwrap());
+        assert_eq!(
+            user["groups"],
+            json!([{"name": "m_direct", "type": 3}, {"name": "m_outer", "type": 3}])
         );
     }
 

@@ -312,3 +312,24 @@ async fn the_service_account_must_bind() {
     // Neither error shows a password.
     assert!(!err.to_string().contains(ALICE_PW));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_groups_are_asked_for_with_the_in_chain_rule() {
+    // OpenLDAP does not implement LDAP_MATCHING_RULE_IN_CHAIN: the nested
+    // search finds nothing there (checked: no error either), and the direct
+    // groups still map. On
+    // Active Directory the same search returns every enclosing group.
+    let slapd = Slapd::start().await;
+    let mut raw = slapd.raw();
+    raw.nested_groups = true;
+    raw.secondary_group_prefix = "sftpgo_secondary".into();
+    let auth = Slapd::authenticator(raw);
+    let user = auth
+        .check_password("bob", BOB_PW, br#"{"id": 0, "username": "bob"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        decode(&user)["groups"],
+        json!([{"name": "sftpgo_secondary1", "type": 2}])
+    );
+}
