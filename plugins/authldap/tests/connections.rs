@@ -279,3 +279,49 @@ async fn directories_are_tried_in_last_good_order() {
     let err = dirs.check_password("nobody", "x", NEW).await.unwrap_err();
     assert_eq!(err, AuthError::UserNotFound("nobody".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_checks_on_borrow_and_stays_bounded() {
+    use plexus_auth_ldap::connect::Dialer;
+    use plexus_auth_ldap::pool::{Connection, Pool};
+    use plexus_auth_ldap::tls::client_config;
+
+    let mut slapd = Slapd::start().await;
+    let url: Arc<str> = Arc::from(slapd.url());
+    let dialer = Arc::new(Dialer::new(
+        client_config(&[], false, "ca").unwrap(),
+        false,
+        false,
+        Duration::from_secs(5),
+    ));
+    let open = || {
+        let (dialer, url) = (dialer.clone(), url.clone());
+        async move {
+            let ldap = dialer.dial(&url).await.map_err(AuthError::Unavailable)?;
+            Ok(Connection { ldap, url })
+        }
+    };
+    // Every idle connection is probed (WhoAmI) before it is lent again.
+    let pool = Pool::new("test", 1, Duration::from_millis(200)).with_check_after(Duration::ZERO);
+    let lease = pool.get(open).await.unwrap();
+    assert!(!lease.reused);
+    // Bounded: the only slot is taken, a second borrower gives up.
+    let err = pool.get(open).await.err().expect("the pool has one slot");
+    assert!(err.to_string().contains("stayed busy"), "{err}");
+    lease.release();
+    let lease = pool.get(open).await.unwrap();
+    assert!(lease.reused, "a live connection passes the check");
+    lease.release();
+    assert_eq!(pool.idle_count(), 1);
+    // The server goes away: the idle connection fails the check and a new
+    // one is dialled (and fails, the server being down).
+    slapd.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(
+        pool.get(open).await.err(),
+        Some(AuthError::Unavailable(_))
+    ));
+    assert_eq!(pool.idle_count(), 0);
+    slapd.restart();
+    assert!(!pool.get(open).await.unwrap().reused);
+}
