@@ -75,6 +75,11 @@ pub fn answer(
                 .and_then(Value::as_str)
                 .unwrap_or(username)
                 .to_owned();
+            if name.contains(['/', '\\']) || name == "." || name == ".." {
+                return Err(AuthError::NotAllowed(format!(
+                    "username {name:?} cannot name a directory under the users base dir"
+                )));
+            }
             user.insert(
                 "home_dir".into(),
                 json!(Path::new(base).join(name).to_string_lossy()),
@@ -361,6 +366,18 @@ mod tests {
             user["groups"],
             json!([{"name": "m_direct", "type": 3}, {"name": "m_outer", "type": 3}])
         );
+    }
+
+    #[test]
+    fn a_username_cannot_leave_the_base_dir() {
+        let s = settings(|r| r.base_dir = "/srv".into());
+        for name in ["../etc", "a/b", ".."] {
+            let json = format!(r#"{{"id": 0, "username": "{name}"}}"#);
+            assert!(matches!(
+                answer(&s, name, json.as_bytes(), &entry(&[])),
+                Err(AuthError::NotAllowed(_))
+            ));
+        }
     }
 
     #[test]
