@@ -16,6 +16,21 @@ use url::Url;
 
 /// The prefix of the plugin's own environment variables (plugin 1.2.0).
 pub const ENV_PREFIX: &str = "SFTPGO_PLUGIN_PUBSUB_";
+/// The same variables under this binary's name: the prefix a host derives
+/// from `plexus-pubsub` and passes on by default.
+pub const PLEXUS_ENV_PREFIX: &str = "PLEXUS_PUBSUB_";
+
+/// A plugin variable: `SFTPGO_PLUGIN_PUBSUB_<name>`, else
+/// `PLEXUS_PUBSUB_<name>`; blank counts as unset. Returns the name found.
+fn prefixed(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<(String, String)> {
+    [ENV_PREFIX, PLEXUS_ENV_PREFIX].iter().find_map(|prefix| {
+        let key = format!("{prefix}{name}");
+        env(&key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(|v| (key, v))
+    })
+}
 
 /// Schemes of Go CDK drivers this build refuses at start.
 pub const UNSUPPORTED_SCHEMES: [&str; 5] = ["kafka", "awssns", "awssqs", "gcppubsub", "azuresb"];
@@ -99,19 +114,18 @@ pub struct RedisConfig {
     pub maxlen: Option<u64>,
 }
 
-/// Reads a variable: the prefixed name first, then the Go CDK name.
+/// Reads a server URL: the prefixed names first, then the Go CDK name.
 fn server_url(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<String, String> {
-    let prefixed = format!("{ENV_PREFIX}{name}");
-    for key in [prefixed.as_str(), name] {
-        if let Some(value) = env(key) {
-            let value = value.trim().to_owned();
-            if !value.is_empty() {
-                return Ok(value);
-            }
+    if let Some((_, value)) = prefixed(env, name) {
+        return Ok(value);
+    }
+    if let Some(value) = env(name).map(|v| v.trim().to_owned()) {
+        if !value.is_empty() {
+            return Ok(value);
         }
     }
     Err(format!(
-        "{name} environment variable not set (set {prefixed} or {name})"
+        "{name} environment variable not set (set {ENV_PREFIX}{name}, {PLEXUS_ENV_PREFIX}{name} or {name})"
     ))
 }
 
@@ -125,22 +139,15 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 fn env_bool(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
-    let key = format!("{ENV_PREFIX}{name}");
-    match env(&key) {
+    match prefixed(env, name) {
         None => Ok(false),
-        Some(v) if v.trim().is_empty() => Ok(false),
-        Some(v) => parse_bool(&v)
+        Some((key, v)) => parse_bool(&v)
             .ok_or_else(|| format!("{key}: {v:?} is not a boolean (use true, false, 1 or 0)")),
     }
 }
 
 fn tls_files(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsFiles, String> {
-    let path = |name: &str| {
-        env(&format!("{ENV_PREFIX}{name}"))
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let path = |name: &str| prefixed(env, name).map(|(_, v)| PathBuf::from(v));
     let files = TlsFiles {
         root_cert: path("TLS_ROOT_CERT"),
         client_cert: path("TLS_CLIENT_CERT"),
@@ -151,7 +158,7 @@ fn tls_files(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsFiles, String> {
             "{ENV_PREFIX}TLS_CLIENT_CERT and {ENV_PREFIX}TLS_CLIENT_KEY must be set together"
         ));
     }
-    if env(&format!("{ENV_PREFIX}TLS_SERVER_NAME")).is_some_and(|v| !v.trim().is_empty()) {
+    if prefixed(env, "TLS_SERVER_NAME").is_some() {
         return Err(format!(
             "{ENV_PREFIX}TLS_SERVER_NAME is not supported by this build of plexus-pubsub"
         ));
@@ -407,10 +414,12 @@ mod tests {
         assert!(parse("nats://a", &env_of(&[]))
             .unwrap_err()
             .contains("NATS_SERVER_URL environment variable not set"));
+        let env = env_of(&[("PLEXUS_PUBSUB_NATS_SERVER_URL", "nats://h:1")]);
         let Broker::Nats(c) = parse("nats://a/b/../c/", &env).unwrap() else {
             panic!()
         };
         assert_eq!(c.subject, "a/c");
+        assert_eq!(c.server_url, "nats://h:1");
     }
 
     #[test]
