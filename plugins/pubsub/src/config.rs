@@ -110,7 +110,7 @@ pub struct MqttConfig {
 pub struct RedisConfig {
     pub server_url: String,
     pub stream: String,
-    /// `maxlen`: `XADD ... MAXLEN ~ N` keeps the stream near N entries.
+    /// `maxlen`: `XADD ... MAXLEN N` keeps the stream at N entries at most.
     pub maxlen: Option<u64>,
 }
 

@@ -1,7 +1,7 @@
 //! Redis Streams (Plexus extension): each event is one `XADD` entry with
 //! the metadata fields (`action`, `object_type`, `event`), `id` (the event
 //! id) and `body` (the Go plugin's JSON). With `maxlen=N` the stream is
-//! trimmed as `MAXLEN ~ N`. The reply (the entry id) is the acknowledgement.
+//! trimmed to N entries (`MAXLEN N`). The reply (the entry id) is the acknowledgement.
 //! redis's `ConnectionManager` multiplexes concurrent events on one
 //! connection (pipelined) and reconnects by itself with backoff.
 
@@ -21,7 +21,7 @@ pub fn xadd(stream: &str, maxlen: Option<u64>, message: &Message) -> redis::Cmd 
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream);
     if let Some(n) = maxlen {
-        cmd.arg("MAXLEN").arg("~").arg(n);
+        cmd.arg("MAXLEN").arg(n);
     }
     cmd.arg("*");
     for (k, v) in &message.metadata {
