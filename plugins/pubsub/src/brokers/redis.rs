@@ -42,7 +42,7 @@ impl RedisPublisher {
         let settings = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(10)))
             .set_response_timeout(Some(Duration::from_secs(30)))
-            .set_number_of_retries(6)
+            .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(30));
         let connection = ConnectionManager::new_with_config(client, settings)
             .await
