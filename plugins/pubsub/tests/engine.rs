@@ -202,13 +202,7 @@ async fn missing_exchange_is_retried_by_the_host() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while got < 5 && Instant::now() < deadline {
         match ch
-            .basic_get(
-                queue.as_str().into(),
-                BasicGetOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-            )
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap()
         {
@@ -220,7 +214,7 @@ async fn missing_exchange_is_retried_by_the_host() {
         }
     }
     assert_eq!(got, 5, "the queued events were not re-driven to RabbitMQ");
-    let counters = engine.stats()[0].counters.clone();
+    let counters = engine.stats()[0].counters;
     assert_eq!(
         counters.restarts, 0,
         "the plugin must not die on a failed publish"

@@ -66,13 +66,7 @@ async fn bind(channel: &Channel, exchange: &str, kind: ExchangeKind, key: &str) 
 async fn get(channel: &Channel, queue: &str) -> lapin::message::Delivery {
     for _ in 0..100 {
         let got = channel
-            .basic_get(
-                queue.into(),
-                BasicGetOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-            )
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap();
         if let Some(message) = got {
