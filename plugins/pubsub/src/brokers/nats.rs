@@ -7,8 +7,11 @@
 //! acknowledged only once the server has it: after a flush (a PING/PONG
 //! round trip behind the publish) on core NATS, after the stream's publish
 //! ack with `jetstream=1`, where the event id goes as `Nats-Msg-Id` so a
-//! retried event is stored once. async-nats reconnects by itself, with
-//! backoff, and keeps publishing after it.
+//! retried event is stored once. Concurrent events share flushes: one
+//! task flushes back to back for every event published since the previous
+//! flush began, so a batch costs a round trip, not one per event.
+//! async-nats reconnects by itself, with backoff, and keeps publishing
+//! after it.
 
 use crate::config::{redact_list, NatsConfig};
 use crate::gob;
@@ -17,9 +20,31 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use async_nats::{Client, ConnectOptions, HeaderMap, ServerAddr};
 use bytes::Bytes;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+type FlushWaiter = oneshot::Sender<Result<(), String>>;
+
+/// Answers every waiter with the outcome of a flush that began after it
+/// registered, so its publish is covered.
+async fn flusher(client: Client, mut waiters: mpsc::UnboundedReceiver<FlushWaiter>) {
+    while let Some(first) = waiters.recv().await {
+        let mut group = vec![first];
+        while let Ok(next) = waiters.try_recv() {
+            group.push(next);
+        }
+        let outcome = client
+            .flush()
+            .await
+            .map_err(|err| format!("NATS server did not confirm the publish: {err}"));
+        for waiter in group {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
 
 pub struct NatsPublisher {
     client: Client,
+    flushes: mpsc::UnboundedSender<FlushWaiter>,
     jetstream: Option<jetstream::Context>,
     subject: async_nats::Subject,
     v2: bool,
@@ -96,8 +121,11 @@ impl NatsPublisher {
         } else {
             None
         };
+        let (flushes, waiters) = mpsc::unbounded_channel();
+        tokio::spawn(flusher(client.clone(), waiters));
         Ok(NatsPublisher {
             client,
+            flushes,
             jetstream,
             subject,
             v2: config.v2,
@@ -150,10 +178,13 @@ impl NatsPublisher {
                     None => self.client.publish(self.subject.clone(), payload).await,
                 };
                 sent.map_err(|err| format!("NATS publish failed: {err}"))?;
-                self.client
-                    .flush()
-                    .await
-                    .map_err(|err| format!("NATS server did not confirm the publish: {err}"))
+                // The publish is queued on the connection; a flush queued
+                // after it returns once the server has processed both.
+                let (tx, rx) = oneshot::channel();
+                self.flushes
+                    .send(tx)
+                    .map_err(|_| "NATS flusher stopped".to_owned())?;
+                rx.await.map_err(|_| "NATS flusher stopped".to_owned())?
             }
         }
     }
