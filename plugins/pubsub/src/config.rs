@@ -362,6 +362,18 @@ pub fn redact(server_url: &str) -> String {
     }
 }
 
+/// The topic URL without any user or password in it, for the start line.
+pub fn redact_topic(topic_url: &str) -> String {
+    match Url::parse(topic_url.trim()) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => topic_url.to_owned(),
+    }
+}
+
 /// [`redact`] for a comma-separated list.
 pub fn redact_list(urls: &str) -> String {
     urls.split(',')
@@ -530,5 +542,10 @@ mod tests {
         );
         assert_eq!(redact("user:pw@host:4222"), "***@host:4222");
         assert_eq!(redact("127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(
+            redact_topic("rabbit://u:pw@ex?key_name=a"),
+            "rabbit://ex?key_name=a"
+        );
+        assert_eq!(redact_topic("nats://subject"), "nats://subject");
     }
 }

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             broker = broker.kind(),
             server = %broker.server(),
-            topic = %args.topic_url,
+            topic = %config::redact_topic(&args.topic_url),
             instance_id = %args.instance_id,
             "starting plexus-pubsub"
         );
