@@ -14,6 +14,8 @@ use crate::backoff::Backoff;
 use crate::config::{redact, MqttConfig};
 use crate::message::Message;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
@@ -32,6 +34,7 @@ pub struct MqttPublisher {
     client: AsyncClient,
     topic: String,
     signals: Mutex<mpsc::UnboundedReceiver<Signal>>,
+    connected: Arc<AtomicBool>,
     driver: JoinHandle<()>,
 }
 
@@ -62,12 +65,17 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
-async fn drive(mut events: EventLoop, signals: mpsc::UnboundedSender<Signal>) {
+async fn drive(
+    mut events: EventLoop,
+    signals: mpsc::UnboundedSender<Signal>,
+    connected: Arc<AtomicBool>,
+) {
     let mut backoff = Backoff::new();
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.succeeded();
+                connected.store(true, Ordering::Release);
                 let _ = signals.send(Signal::Connected);
             }
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
@@ -78,6 +86,7 @@ async fn drive(mut events: EventLoop, signals: mpsc::UnboundedSender<Signal>) {
             }
             Ok(_) => {}
             Err(err) => {
+                connected.store(false, Ordering::Release);
                 if signals.send(Signal::Lost(err.to_string())).is_err() {
                     return;
                 }
@@ -94,7 +103,8 @@ impl MqttPublisher {
         let shown = redact(&config.server_url);
         let (client, events) = AsyncClient::new(options(config)?, 0);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let driver = tokio::spawn(drive(events, tx));
+        let connected = Arc::new(AtomicBool::new(false));
+        let driver = tokio::spawn(drive(events, tx, connected.clone()));
         // The first connection is checked at start, as the other brokers'.
         let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
         match first {
@@ -118,11 +128,17 @@ impl MqttPublisher {
             client,
             topic: config.topic.clone(),
             signals: Mutex::new(rx),
+            connected,
             driver,
         })
     }
 
     pub async fn publish(&self, message: &Message) -> Result<(), String> {
+        // While the event loop waits to reconnect, fail at once; the host
+        // retries the event.
+        if !self.connected.load(Ordering::Acquire) {
+            return Err("MQTT connection lost; reconnecting".to_owned());
+        }
         let mut signals = self.signals.lock().await;
         // Whatever an earlier, failed publish left behind is not ours.
         while signals.try_recv().is_ok() {}

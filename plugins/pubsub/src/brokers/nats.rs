@@ -153,6 +153,11 @@ impl NatsPublisher {
     }
 
     pub async fn publish(&self, message: &Message) -> Result<(), String> {
+        // While async-nats reconnects, fail at once rather than hold the
+        // host's call until its deadline; the host retries the event.
+        if self.client.connection_state() == async_nats::connection::State::Disconnected {
+            return Err("NATS connection lost; reconnecting".to_owned());
+        }
         let (headers, payload) = self.encode(message);
         match &self.jetstream {
             Some(js) => {
