@@ -4,47 +4,104 @@
 //! format, see `gob.rs`); with it, the body is sent as is and each
 //! metadata pair becomes a header, key and value query-escaped as Go's
 //! `url.QueryEscape` does. Go CDK publishes and returns; here an event is
-//! acknowledged only once the server has it: after a flush (a PING/PONG
-//! round trip behind the publish) on core NATS, after the stream's publish
-//! ack with `jetstream=1`, where the event id goes as `Nats-Msg-Id` so a
-//! retried event is stored once. Concurrent events share flushes: one
-//! task flushes back to back for every event published since the previous
-//! flush began, so a batch costs a round trip, not one per event.
-//! async-nats reconnects by itself, with backoff, and keeps publishing
-//! after it.
+//! acknowledged only once the server has it. With `jetstream=1` that is the
+//! stream's publish ack, and the event id goes as `Nats-Msg-Id` so a
+//! retried event is stored once. On core NATS it is a round trip: after
+//! the event, the plugin publishes a marker to its own inbox on the same
+//! connection; the server handles a connection's messages in order, so
+//! when the marker comes back the event was processed. (async-nats's
+//! `flush` only empties the client's write buffer.) A reconnect between
+//! the event and the marker's return fails the event, since it may have
+//! been lost with the old connection. Concurrent events share one marker:
+//! a batch costs one round trip, not one per event. async-nats reconnects
+//! by itself, with backoff.
 
 use crate::config::{redact_list, NatsConfig};
 use crate::gob;
 use crate::message::Message;
+use async_nats::client::Statistics;
 use async_nats::jetstream::{self, message::PublishMessage};
-use async_nats::{Client, ConnectOptions, HeaderMap, ServerAddr};
+use async_nats::{Client, ConnectOptions, HeaderMap, ServerAddr, Subscriber};
 use bytes::Bytes;
+use futures::StreamExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-type FlushWaiter = oneshot::Sender<Result<(), String>>;
+/// How long a marker may take to come back.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Answers every waiter with the outcome of a flush that began after it
-/// registered, so its publish is covered.
-async fn flusher(client: Client, mut waiters: mpsc::UnboundedReceiver<FlushWaiter>) {
+/// An event waiting for its confirmation: the connection count when it
+/// was published, and where to answer.
+type ConfirmWaiter = (u64, oneshot::Sender<Result<(), String>>);
+
+/// Publishes marker `seq` to `inbox` and waits for it to come back.
+async fn round_trip(
+    client: &Client,
+    markers: &mut Subscriber,
+    inbox: &str,
+    seq: u64,
+) -> Result<(), String> {
+    let token = seq.to_string();
+    client
+        .publish(inbox.to_owned(), Bytes::from(token.clone()))
+        .await
+        .map_err(|err| format!("NATS publish failed: {err}"))?;
+    let wait = async {
+        while let Some(marker) = markers.next().await {
+            if marker.payload.as_ref() == token.as_bytes() {
+                return Ok(());
+            }
+        }
+        Err("NATS confirmation subscription closed".to_owned())
+    };
+    tokio::time::timeout(ROUND_TRIP_TIMEOUT, wait)
+        .await
+        .map_err(|_| {
+            format!(
+                "the NATS server did not confirm within {} s",
+                ROUND_TRIP_TIMEOUT.as_secs()
+            )
+        })?
+}
+
+/// Confirms waiting events in groups: one marker round trip for all the
+/// events published before it was sent.
+async fn confirmer(
+    client: Client,
+    mut markers: Subscriber,
+    inbox: String,
+    mut waiters: mpsc::UnboundedReceiver<ConfirmWaiter>,
+) {
+    let stats = client.statistics();
+    let mut seq = 0u64;
     while let Some(first) = waiters.recv().await {
         let mut group = vec![first];
         while let Ok(next) = waiters.try_recv() {
             group.push(next);
         }
-        let outcome = client
-            .flush()
-            .await
-            .map_err(|err| format!("NATS server did not confirm the publish: {err}"));
-        for waiter in group {
-            let _ = waiter.send(outcome.clone());
+        seq += 1;
+        let outcome = round_trip(&client, &mut markers, &inbox, seq).await;
+        let connects = stats.connects.load(Ordering::Relaxed);
+        for (epoch, waiter) in group {
+            let answer = match &outcome {
+                Ok(()) if epoch == connects => Ok(()),
+                Ok(()) => Err(
+                    "NATS reconnected before the server confirmed the event; it may be lost"
+                        .to_owned(),
+                ),
+                Err(err) => Err(err.clone()),
+            };
+            let _ = waiter.send(answer);
         }
     }
 }
 
 pub struct NatsPublisher {
     client: Client,
-    flushes: mpsc::UnboundedSender<FlushWaiter>,
+    stats: Arc<Statistics>,
+    confirms: mpsc::UnboundedSender<ConfirmWaiter>,
     jetstream: Option<jetstream::Context>,
     subject: async_nats::Subject,
     v2: bool,
@@ -121,11 +178,17 @@ impl NatsPublisher {
         } else {
             None
         };
-        let (flushes, waiters) = mpsc::unbounded_channel();
-        tokio::spawn(flusher(client.clone(), waiters));
+        let inbox = client.new_inbox();
+        let markers = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|err| format!("cannot subscribe to the confirmation inbox: {err}"))?;
+        let (confirms, waiters) = mpsc::unbounded_channel();
+        tokio::spawn(confirmer(client.clone(), markers, inbox, waiters));
         Ok(NatsPublisher {
+            stats: client.statistics(),
             client,
-            flushes,
+            confirms,
             jetstream,
             subject,
             v2: config.v2,
@@ -174,6 +237,7 @@ impl NatsPublisher {
                 Ok(())
             }
             None => {
+                let epoch = self.stats.connects.load(Ordering::Relaxed);
                 let sent = match headers {
                     Some(headers) => {
                         self.client
@@ -183,13 +247,12 @@ impl NatsPublisher {
                     None => self.client.publish(self.subject.clone(), payload).await,
                 };
                 sent.map_err(|err| format!("NATS publish failed: {err}"))?;
-                // The publish is queued on the connection; a flush queued
-                // after it returns once the server has processed both.
+                // A marker sent after this publish confirms it.
                 let (tx, rx) = oneshot::channel();
-                self.flushes
-                    .send(tx)
-                    .map_err(|_| "NATS flusher stopped".to_owned())?;
-                rx.await.map_err(|_| "NATS flusher stopped".to_owned())?
+                self.confirms
+                    .send((epoch, tx))
+                    .map_err(|_| "NATS confirmer stopped".to_owned())?;
+                rx.await.map_err(|_| "NATS confirmer stopped".to_owned())?
             }
         }
     }
