@@ -1,7 +1,7 @@
 //! Events/s of `plexus-pubsub` through the Plexus engine against a bare
 //! client of the same crate publishing the same bytes with the same
-//! guarantee to the same local broker: NATS (publish, then a flush the
-//! server answers), JetStream (publish ack, `Nats-Msg-Id`), RabbitMQ
+//! guarantee to the same local broker: NATS (publish, then a marker to the
+//! client's own inbox comes back: a server round trip), JetStream (publish ack, `Nats-Msg-Id`), RabbitMQ
 //! (publisher confirms, `mandatory`) and Redis Streams (`XADD` reply).
 //!
 //! Each broker: one engine with the release plugin binary, a warm-up, then
@@ -137,10 +137,13 @@ fn messages(n: usize) -> Vec<Message> {
 }
 
 async fn bare_nats(n: usize, subject: &str) -> f64 {
+    use futures::StreamExt;
     let client = async_nats::connect(NATS_URL).await.expect("NATS");
+    let inbox = client.new_inbox();
+    let mut markers = client.subscribe(inbox.clone()).await.expect("subscribe");
     let msgs = messages(n);
     let start = Instant::now();
-    for window in msgs.chunks(WINDOW) {
+    for (seq, window) in msgs.chunks(WINDOW).enumerate() {
         for m in window {
             let payload = gob::encode(&m.metadata_pairs(), &m.body);
             client
@@ -148,7 +151,16 @@ async fn bare_nats(n: usize, subject: &str) -> f64 {
                 .await
                 .expect("publish");
         }
-        client.flush().await.expect("flush");
+        let token = seq.to_string();
+        client
+            .publish(inbox.clone(), token.clone().into())
+            .await
+            .expect("marker");
+        while let Some(marker) = markers.next().await {
+            if marker.payload.as_ref() == token.as_bytes() {
+                break;
+            }
+        }
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
