@@ -10,7 +10,9 @@
 //! plugin's delivered counter reaches N (every event confirmed by the
 //! broker); the bare side keeps a window of 256 publishes in flight and
 //! waits for their confirms before the next window. Prints one line per
-//! run and a summary table (median of the rounds).
+//! round and a summary table: the median of each side's rounds, and the
+//! median of the per-round ratios (a run and the bare run right after it
+//! see the same machine load, so their ratio is steadier than either).
 //!
 //! `cargo bench -p plexus-pubsub` (needs the four local servers);
 //! `PLEXUS_PUBSUB_BENCH_EVENTS` (default 20 000) and
@@ -350,6 +352,7 @@ async fn main() {
         engine_run(&engine, 1_000.min(n)).await; // warm-up
         let mut plexus = Vec::new();
         let mut bare = Vec::new();
+        let mut ratios = Vec::new();
         for round in 0..rounds {
             let a = engine_run(&engine, n).await;
             let b = match target.name {
@@ -365,10 +368,11 @@ async fn main() {
             );
             plexus.push(a);
             bare.push(b);
+            ratios.push(a / b);
         }
         engine.shutdown(Duration::from_secs(5)).await;
-        let (a, b) = (median(&mut plexus), median(&mut bare));
-        summary.push((target.name, a, b));
+        let (a, b, r) = (median(&mut plexus), median(&mut bare), median(&mut ratios));
+        summary.push((target.name, a, b, r));
         if target.name == "JetStream" {
             // Keep the stream small between targets.
             let _ = js.delete_stream(&stream_name).await;
@@ -391,9 +395,11 @@ async fn main() {
         }
     }
     println!();
-    println!("| broker | plexus-pubsub via engine (ev/s) | bare client (ev/s) | ratio |");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.trim());
+    println!("| broker | plexus-pubsub via engine (ev/s, median) | bare client (ev/s, median) | ratio (median of rounds) |");
     println!("|---|---:|---:|---:|");
-    for (name, a, b) in summary {
-        println!("| {name} | {a:.0} | {b:.0} | {:.2} |", a / b);
+    for (name, a, b, r) in summary {
+        println!("| {name} | {a:.0} | {b:.0} | {r:.2} |");
     }
 }
