@@ -112,13 +112,32 @@ async fn start_engine(dir: &std::path::Path, target: &Target) -> Engine {
         })
 }
 
-/// Events/s through the engine, until every event is delivered.
+/// Events/s through the engine, until every event is delivered. The
+/// producer hands events over one `notify` at a time, as a file server
+/// would, or with `PLEXUS_PUBSUB_BENCH_FEED=many` in `notify_many` chunks
+/// of 256.
 async fn engine_run(engine: &Engine, n: usize) -> f64 {
     let batch = events(n);
+    let many = std::env::var("PLEXUS_PUBSUB_BENCH_FEED").is_ok_and(|v| v == "many");
     let before = engine.stats()[0].counters;
     let start = Instant::now();
-    for event in batch {
-        engine.notify_fs(event).await.expect("notify");
+    if many {
+        let mut batch = batch
+            .into_iter()
+            .map(plexus_actors::event::Event::Fs)
+            .peekable();
+        while batch.peek().is_some() {
+            let chunk: Vec<_> = batch.by_ref().take(256).collect();
+            engine
+                .notify_many(chunk)
+                .await
+                .map_err(|(_, e)| e)
+                .expect("notify_many");
+        }
+    } else {
+        for event in batch {
+            engine.notify_fs(event).await.expect("notify");
+        }
     }
     loop {
         let now = engine.stats()[0].counters;
