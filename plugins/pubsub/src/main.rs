@@ -14,7 +14,6 @@ const NAME: &str = "plexus-pubsub";
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn fatal(message: &str) -> ExitCode {
-    tracing::error!("{message}");
     eprintln!("[ERROR] {NAME}: {message}");
     ExitCode::FAILURE
 }
