@@ -3,7 +3,8 @@
 //! byte-identical to what the Go plugin would send, delivered in batches;
 //! and a RabbitMQ exchange that is missing at first makes events fail one
 //! by one (no panic, no restart), kept by the host's retry queue and
-//! delivered once the exchange exists.
+//! delivered once the exchange exists; and within one batch each event
+//! gets its own outcome (routable ones delivered, unroutable ones queued).
 
 mod common;
 
@@ -21,6 +22,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_plexus-pubsub");
 
 fn plugin(args: &[&str], env_var: &str) -> PluginConfig {
+    plugin_for(args, env_var, &["upload"])
+}
+
+fn plugin_for(args: &[&str], env_var: &str, fs_events: &[&str]) -> PluginConfig {
     let mut config: PluginConfig = serde_json::from_value(serde_json::json!({
         "type": "notifier",
         "cmd": BIN,
@@ -28,7 +33,7 @@ fn plugin(args: &[&str], env_var: &str) -> PluginConfig {
         "auto_mtls": true,
         "env_vars": [env_var],
         "notifier_options": {
-            "fs_events": ["upload"],
+            "fs_events": fs_events,
             "provider_events": ["add"],
             "provider_objects": ["user"],
             "log_events": [1],
@@ -220,6 +225,95 @@ async fn missing_exchange_is_retried_by_the_host() {
         "the plugin must not die on a failed publish"
     );
     assert!(counters.failed >= 5, "{counters:?}");
+    engine.shutdown(Duration::from_secs(5)).await;
+    let _ = ch
+        .exchange_delete(exchange.as_str().into(), Default::default())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_of_a_batch_gets_its_own_outcome() {
+    require(5672, "RabbitMQ");
+    std::env::set_var("RABBIT_SERVER_URL", RABBIT_URL);
+    let conn = Connection::connect(RABBIT_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let exchange = unique("plexus-engine-mixed");
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let queue = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = queue.name().as_str().to_owned();
+    // Only uploads are routable: `key_name=action` makes the action the routing key.
+    ch.queue_bind(
+        queue.as_str().into(),
+        exchange.as_str().into(),
+        "upload".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rabbit://{exchange}?key_name=action");
+    let engine = engine(
+        dir.path(),
+        plugin_for(&[&url], "RABBIT_SERVER_URL", &["upload", "download"]),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let events: Vec<_> = (0..200)
+        .map(|n| {
+            plexus_actors::event::Event::Fs(plexus_sdk::notifier::FsEvent {
+                timestamp: now + n,
+                action: if n % 4 == 0 { "download" } else { "upload" }.into(),
+                ..fs_event(n)
+            })
+        })
+        .collect();
+    engine
+        .notify_many(events)
+        .await
+        .map_err(|(_, e)| e)
+        .unwrap();
+    eventually("150 delivered and 50 queued", || {
+        let c = engine.stats()[0].counters;
+        async move { c.delivered == 150 && c.queue_len == 50 }
+    })
+    .await;
+    let counters = engine.stats()[0].counters;
+    assert_eq!(counters.batched, 1, "batch extension not used");
+    assert_eq!(counters.restarts, 0);
+    let mut got = 0;
+    while ch
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .is_some()
+    {
+        got += 1;
+    }
+    assert_eq!(got, 150);
     engine.shutdown(Duration::from_secs(5)).await;
     let _ = ch
         .exchange_delete(exchange.as_str().into(), Default::default())
