@@ -1,0 +1,551 @@
+//! From the topic URL and the environment to a validated broker config.
+//!
+//! The URL forms and query parameters are Go CDK v0.46's (`nats://SUBJECT`
+//! with `natsv2`, `rabbit://EXCHANGE` with `key_name`), plus Plexus's
+//! extensions (`jetstream` on NATS, `mqtt://TOPIC`, `redis://STREAM` with
+//! `maxlen`). An unknown query parameter is refused, as the Go drivers
+//! refuse it, and so is a scheme this build does not carry. Server URLs
+//! come from `SFTPGO_PLUGIN_PUBSUB_<NAME>` or, as a fallback, the Go CDK
+//! name (`NATS_SERVER_URL`, `RABBIT_SERVER_URL`, ...). Everything is checked
+//! here, before any connection, so a bad setting stops the start with a
+//! message naming it. Server URLs may carry passwords: [`redact`] is the
+//! only form ever logged.
+
+use std::path::PathBuf;
+use url::Url;
+
+/// The prefix of the plugin's own environment variables (plugin 1.2.0).
+pub const ENV_PREFIX: &str = "SFTPGO_PLUGIN_PUBSUB_";
+/// The same variables under this binary's name: the prefix a host derives
+/// from `plexus-pubsub` and passes on by default.
+pub const PLEXUS_ENV_PREFIX: &str = "PLEXUS_PUBSUB_";
+
+/// A plugin variable: `SFTPGO_PLUGIN_PUBSUB_<name>`, else
+/// `PLEXUS_PUBSUB_<name>`; blank counts as unset. Returns the name found.
+fn prefixed(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<(String, String)> {
+    [ENV_PREFIX, PLEXUS_ENV_PREFIX].iter().find_map(|prefix| {
+        let key = format!("{prefix}{name}");
+        env(&key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(|v| (key, v))
+    })
+}
+
+/// Schemes of Go CDK drivers this build refuses at start.
+pub const UNSUPPORTED_SCHEMES: [&str; 5] = ["kafka", "awssns", "awssqs", "gcppubsub", "azuresb"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broker {
+    Nats(NatsConfig),
+    Rabbit(RabbitConfig),
+    Mqtt(MqttConfig),
+    Redis(RedisConfig),
+}
+
+impl Broker {
+    /// The broker's name, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Broker::Nats(c) if c.jetstream => "NATS JetStream",
+            Broker::Nats(_) => "NATS",
+            Broker::Rabbit(_) => "RabbitMQ",
+            Broker::Mqtt(_) => "MQTT",
+            Broker::Redis(_) => "Redis",
+        }
+    }
+
+    /// The server URL, redacted.
+    pub fn server(&self) -> String {
+        match self {
+            Broker::Nats(c) => redact_list(&c.server_url),
+            Broker::Rabbit(c) => redact(&c.server_url),
+            Broker::Mqtt(c) => redact(&c.server_url),
+            Broker::Redis(c) => redact(&c.server_url),
+        }
+    }
+}
+
+/// TLS files (PEM paths) from `SFTPGO_PLUGIN_PUBSUB_TLS_*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub root_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    pub fn is_empty(&self) -> bool {
+        self.root_cert.is_none() && self.client_cert.is_none() && self.client_key.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    /// One URL or a comma-separated list, as `NATS_SERVER_URL` holds it.
+    pub server_url: String,
+    pub subject: String,
+    /// `natsv2`: metadata as NATS headers instead of a gob stream.
+    pub v2: bool,
+    /// `jetstream` (Plexus): publish to a stream and wait for its ack.
+    pub jetstream: bool,
+    pub tls: TlsFiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RabbitConfig {
+    pub server_url: String,
+    pub exchange: String,
+    /// `key_name`: this metadata key's value becomes the routing key.
+    pub key_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    pub server_url: String,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub server_url: String,
+    pub stream: String,
+    /// `maxlen`: `XADD ... MAXLEN N` keeps the stream at N entries at most.
+    pub maxlen: Option<u64>,
+}
+
+/// Reads a server URL: the prefixed names first, then the Go CDK name.
+fn server_url(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<String, String> {
+    if let Some((_, value)) = prefixed(env, name) {
+        return Ok(value);
+    }
+    if let Some(value) = env(name).map(|v| v.trim().to_owned()) {
+        if !value.is_empty() {
+            return Ok(value);
+        }
+    }
+    Err(format!(
+        "{name} environment variable not set (set {ENV_PREFIX}{name}, {PLEXUS_ENV_PREFIX}{name} or {name})"
+    ))
+}
+
+/// Go's `strconv.ParseBool`, after trimming spaces as plugin 1.2.0 does.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn env_bool(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
+    match prefixed(env, name) {
+        None => Ok(false),
+        Some((key, v)) => parse_bool(&v)
+            .ok_or_else(|| format!("{key}: {v:?} is not a boolean (use true, false, 1 or 0)")),
+    }
+}
+
+fn tls_files(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsFiles, String> {
+    let path = |name: &str| prefixed(env, name).map(|(_, v)| PathBuf::from(v));
+    let files = TlsFiles {
+        root_cert: path("TLS_ROOT_CERT"),
+        client_cert: path("TLS_CLIENT_CERT"),
+        client_key: path("TLS_CLIENT_KEY"),
+    };
+    if files.client_cert.is_some() != files.client_key.is_some() {
+        return Err(format!(
+            "{ENV_PREFIX}TLS_CLIENT_CERT and {ENV_PREFIX}TLS_CLIENT_KEY must be set together"
+        ));
+    }
+    if prefixed(env, "TLS_SERVER_NAME").is_some() {
+        return Err(format!(
+            "{ENV_PREFIX}TLS_SERVER_NAME is not supported by this build of plexus-pubsub"
+        ));
+    }
+    if env_bool(env, "TLS_SKIP_VERIFY")? {
+        return Err(format!(
+            "{ENV_PREFIX}TLS_SKIP_VERIFY is not supported by this build of plexus-pubsub"
+        ));
+    }
+    Ok(files)
+}
+
+/// Go's `path.Join(u.Host, u.Path)`: the non-empty parts joined by `/`,
+/// then cleaned (no empty, `.` or `..` segments, no trailing slash).
+fn join_host_path(host: &str, path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let joined = format!("{host}/{path}");
+    for segment in joined.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// The query parameters, each name with every value it was given.
+fn query(url: &Url) -> Vec<(String, Vec<String>)> {
+    let mut params: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in url.query_pairs() {
+        match params.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v.into_owned()),
+            None => params.push((k.into_owned(), vec![v.into_owned()])),
+        }
+    }
+    params
+}
+
+/// A boolean query parameter: present with no value or an empty value is
+/// true, else Go's `ParseBool`; more than one value is an error.
+fn query_bool(name: &str, values: &[String]) -> Result<bool, String> {
+    match values {
+        [] => Ok(true),
+        [one] if one.is_empty() => Ok(true),
+        [one] => parse_bool(one).ok_or_else(|| {
+            format!("invalid query parameter {name} - value either needs to be parsable as a boolean or empty")
+        }),
+        _ => Err(format!(
+            "invalid query parameter {name} - multiple values provided"
+        )),
+    }
+}
+
+/// Validates the topic URL against the environment.
+pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Broker, String> {
+    let url = Url::parse(topic_url.trim())
+        .map_err(|err| format!("invalid topic url {topic_url:?}: {err}"))?;
+    let scheme = url.scheme().to_owned();
+    if UNSUPPORTED_SCHEMES.contains(&scheme.as_str()) {
+        return Err(format!(
+            "the {scheme}:// scheme is not supported by this build of plexus-pubsub \
+             (supported: nats, rabbit, mqtt, redis)"
+        ));
+    }
+    let name = join_host_path(url.host_str().unwrap_or(""), url.path());
+    let params = query(&url);
+    let refuse = |param: &str| format!("open topic {topic_url}: invalid query parameter {param:?}");
+    let need_name = |what: &str| {
+        if name.is_empty() {
+            Err(format!(
+                "open topic {topic_url}: the URL names no {what} (write {scheme}://NAME)"
+            ))
+        } else {
+            Ok(name.clone())
+        }
+    };
+    match scheme.as_str() {
+        "nats" => {
+            let mut v2 = false;
+            let mut jetstream = false;
+            for (param, values) in &params {
+                if param == "natsv2" {
+                    v2 = query_bool(param, values)
+                        .map_err(|e| format!("open topic {topic_url}: {e}"))?;
+                } else if param == "jetstream" {
+                    jetstream = query_bool(param, values)
+                        .map_err(|e| format!("open topic {topic_url}: {e}"))?;
+                } else {
+                    return Err(refuse(param));
+                }
+            }
+            Ok(Broker::Nats(NatsConfig {
+                server_url: server_url(env, "NATS_SERVER_URL")?,
+                subject: need_name("subject")?,
+                v2,
+                jetstream,
+                tls: tls_files(env)?,
+            }))
+        }
+        "rabbit" => {
+            let mut key_name = None;
+            for (param, values) in &params {
+                match (param.as_str(), values.as_slice()) {
+                    ("key_name", [one]) if !one.is_empty() => key_name = Some(one.clone()),
+                    _ => return Err(refuse(param)),
+                }
+            }
+            no_tls(env, "RabbitMQ")?;
+            let server_url = server_url(env, "RABBIT_SERVER_URL")?;
+            if server_url.starts_with("amqps:") {
+                return Err(
+                    "amqps:// (RabbitMQ over TLS) is not supported by this build of plexus-pubsub"
+                        .to_owned(),
+                );
+            }
+            Ok(Broker::Rabbit(RabbitConfig {
+                server_url,
+                exchange: need_name("exchange")?,
+                key_name,
+            }))
+        }
+        "mqtt" => {
+            if let Some((param, _)) = params.first() {
+                return Err(refuse(param));
+            }
+            no_tls(env, "MQTT")?;
+            let server_url = server_url(env, "MQTT_SERVER_URL")?;
+            Url::parse(&server_url)
+                .ok()
+                .filter(|u| u.scheme() == "mqtt" || u.scheme() == "tcp")
+                .filter(|u| u.host_str().is_some())
+                .ok_or_else(|| {
+                    format!(
+                        "MQTT_SERVER_URL {} is not a mqtt://[user:password@]host[:port] URL",
+                        redact(&server_url)
+                    )
+                })?;
+            Ok(Broker::Mqtt(MqttConfig {
+                server_url,
+                topic: need_name("topic")?,
+            }))
+        }
+        "redis" => {
+            let mut maxlen = None;
+            for (param, values) in &params {
+                match (param.as_str(), values.as_slice()) {
+                    ("maxlen", [one]) => match one.parse::<u64>() {
+                        Ok(n) if n > 0 => maxlen = Some(n),
+                        _ => {
+                            return Err(format!(
+                                "open topic {topic_url}: maxlen must be a positive integer, not {one:?}"
+                            ))
+                        }
+                    },
+                    _ => return Err(refuse(param)),
+                }
+            }
+            no_tls(env, "Redis")?;
+            Ok(Broker::Redis(RedisConfig {
+                server_url: server_url(env, "REDIS_SERVER_URL")?,
+                stream: need_name("stream")?,
+                maxlen,
+            }))
+        }
+        other => Err(format!(
+            "open topic {topic_url}: no driver for the {other}:// scheme \
+             (supported: nats, rabbit, mqtt, redis)"
+        )),
+    }
+}
+
+/// The TLS variables apply to NATS only in this build.
+fn no_tls(env: &dyn Fn(&str) -> Option<String>, broker: &str) -> Result<(), String> {
+    if !tls_files(env)?.is_empty() {
+        return Err(format!(
+            "{ENV_PREFIX}TLS_* for {broker} is not supported by this build of plexus-pubsub (NATS only)"
+        ));
+    }
+    Ok(())
+}
+
+/// A server URL fit for a log line: scheme, host and port only, so a
+/// password or token in it never reaches a log.
+pub fn redact(server_url: &str) -> String {
+    let server_url = server_url.trim();
+    if let Ok(url) = Url::parse(server_url) {
+        if let Some(host) = url.host_str() {
+            return match url.port() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            };
+        }
+    }
+    // `host:port` without a scheme: credentials only come before an `@`.
+    match server_url.rsplit_once('@') {
+        Some((_, rest)) => format!("***@{rest}"),
+        None => server_url.to_owned(),
+    }
+}
+
+/// The topic URL without any user or password in it, for the start line.
+pub fn redact_topic(topic_url: &str) -> String {
+    match Url::parse(topic_url.trim()) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => topic_url.to_owned(),
+    }
+}
+
+/// [`redact`] for a comma-separated list.
+pub fn redact_list(urls: &str) -> String {
+    urls.split(',')
+        .map(|u| redact(u.trim()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    const NATS: (&str, &str) = ("NATS_SERVER_URL", "nats://127.0.0.1:4222");
+
+    #[test]
+    fn nats_urls() {
+        let env = env_of(&[NATS]);
+        let Broker::Nats(c) = parse("nats://Example.MySubject", &env).unwrap() else {
+            panic!("not nats")
+        };
+        assert_eq!(c.subject, "Example.MySubject");
+        assert!(!c.v2 && !c.jetstream);
+        let Broker::Nats(c) = parse("nats://a.b?natsv2", &env).unwrap() else {
+            panic!()
+        };
+        assert!(c.v2);
+        let Broker::Nats(c) = parse("nats://a.b?natsv2=false&jetstream=1", &env).unwrap() else {
+            panic!()
+        };
+        assert!(!c.v2 && c.jetstream);
+        assert!(parse("nats://a?natsv2=maybe", &env)
+            .unwrap_err()
+            .contains("parsable as a boolean"));
+        assert!(parse("nats://a?natsv2=1&natsv2=0", &env)
+            .unwrap_err()
+            .contains("multiple values"));
+        assert!(parse("nats://a?queue=x", &env)
+            .unwrap_err()
+            .contains("invalid query parameter \"queue\""));
+        assert!(parse("nats://", &env).unwrap_err().contains("no subject"));
+        assert!(parse("nats://a", &env_of(&[]))
+            .unwrap_err()
+            .contains("NATS_SERVER_URL environment variable not set"));
+        let env = env_of(&[("PLEXUS_PUBSUB_NATS_SERVER_URL", "nats://h:1")]);
+        let Broker::Nats(c) = parse("nats://a/b/../c/", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.subject, "a/c");
+        assert_eq!(c.server_url, "nats://h:1");
+    }
+
+    #[test]
+    fn prefixed_variables_win() {
+        let env = env_of(&[
+            ("RABBIT_SERVER_URL", "amqp://a:b@old:5672/"),
+            (
+                "SFTPGO_PLUGIN_PUBSUB_RABBIT_SERVER_URL",
+                " amqp://guest:guest@new:5672/ ",
+            ),
+        ]);
+        let Broker::Rabbit(c) = parse("rabbit://ex?key_name=action", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.server_url, "amqp://guest:guest@new:5672/");
+        assert_eq!(c.exchange, "ex");
+        assert_eq!(c.key_name.as_deref(), Some("action"));
+        assert!(parse("rabbit://ex?key_name=", &env).is_err());
+        assert!(parse("rabbit://ex?key_name=a&key_name=b", &env).is_err());
+        assert!(parse("rabbit://ex?prefetch=1", &env).is_err());
+    }
+
+    #[test]
+    fn unsupported_and_unknown_schemes() {
+        let env = env_of(&[NATS]);
+        for url in [
+            "kafka://t",
+            "awssns:///arn:aws:sns:us-east-2:123456789012:t?region=us-east-2",
+            "awssqs://sqs.us-east-2.amazonaws.com/1/q",
+            "gcppubsub://p/t",
+            "azuresb://t",
+        ] {
+            let err = parse(url, &env).unwrap_err();
+            assert!(
+                err.contains("not supported by this build of plexus-pubsub"),
+                "{err}"
+            );
+        }
+        assert!(parse("ftp://x", &env).unwrap_err().contains("no driver"));
+        assert!(parse("not a url", &env).is_err());
+    }
+
+    #[test]
+    fn mqtt_and_redis() {
+        let env = env_of(&[
+            ("MQTT_SERVER_URL", "mqtt://127.0.0.1:1883"),
+            ("REDIS_SERVER_URL", "redis://127.0.0.1:6379/0"),
+        ]);
+        assert_eq!(
+            parse("mqtt://sftpgo/events", &env).unwrap(),
+            Broker::Mqtt(MqttConfig {
+                server_url: "mqtt://127.0.0.1:1883".into(),
+                topic: "sftpgo/events".into()
+            })
+        );
+        assert!(parse("mqtt://t?qos=2", &env).is_err());
+        assert_eq!(
+            parse("redis://events?maxlen=1000", &env).unwrap(),
+            Broker::Redis(RedisConfig {
+                server_url: "redis://127.0.0.1:6379/0".into(),
+                stream: "events".into(),
+                maxlen: Some(1000)
+            })
+        );
+        assert!(parse("redis://events?maxlen=0", &env).is_err());
+        assert!(parse("redis://events?maxlen=x", &env).is_err());
+        let bad = env_of(&[("MQTT_SERVER_URL", "http://u:secret@h")]);
+        let err = parse("mqtt://t", &bad).unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn tls_variables() {
+        let env = env_of(&[
+            NATS,
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT", "/ca.pem"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_CLIENT_CERT", "/c.pem"),
+        ]);
+        assert!(parse("nats://a", &env)
+            .unwrap_err()
+            .contains("set together"));
+        let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT", "/ca.pem")]);
+        let Broker::Nats(c) = parse("nats://a", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", " TRUE ")]);
+        assert!(parse("nats://a", &env)
+            .unwrap_err()
+            .contains("not supported"));
+        let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "yes")]);
+        assert!(parse("nats://a", &env)
+            .unwrap_err()
+            .contains("not a boolean"));
+        let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "false")]);
+        assert!(parse("nats://a", &env).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact("amqp://guest:s3cret@127.0.0.1:5672/vhost"),
+            "amqp://127.0.0.1:5672"
+        );
+        assert_eq!(
+            redact_list("nats://u:p@a:4222, nats://tok@b:4223"),
+            "nats://a:4222,nats://b:4223"
+        );
+        assert_eq!(redact("user:pw@host:4222"), "***@host:4222");
+        assert_eq!(redact("127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(
+            redact_topic("rabbit://u:pw@ex?key_name=a"),
+            "rabbit://ex?key_name=a"
+        );
+        assert_eq!(redact_topic("nats://subject"), "nats://subject");
+    }
+}
