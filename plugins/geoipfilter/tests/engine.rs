@@ -215,3 +215,51 @@ async fn start_failures_name_the_problem() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// An operator trying the plugin from the command line, with the config
+/// SFTPGo would have.
+#[test]
+fn plexus_call_ipfilter_answers_as_the_plugin_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = maxmind("GeoIP2-Country-Test.mmdb");
+    let config = dir.path().join("sftpgo.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "engine": {"data_dir": dir.path().join("plexus")},
+            "plugins": [{
+                "type": "ipfilter",
+                "cmd": BIN,
+                "args": ["serve", "--db-file", db, "--allowed-countries", "GB,US"],
+                "auto_mtls": true
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let call = |ip: &str| {
+        std::process::Command::new(plexus_interop::workspace_bin("plexus"))
+            .args(["--log", "warn", "call", "--config"])
+            .arg(&config)
+            .args(["ipfilter", "--ip", ip, "--protocol", "SSH"])
+            .output()
+            .unwrap()
+    };
+    let allowed = call("81.2.69.142");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&allowed.stdout).trim(),
+        "allowed: 81.2.69.142 over SSH"
+    );
+    let denied = call("202.196.224.1");
+    assert_eq!(denied.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("country PH is not allowed, ip 202.196.224.1"),
+        "{stderr}"
+    );
+}
