@@ -748,6 +748,66 @@ fn crafted_event(seq: u64, event_ts_ns: i64, payload: &[u8]) -> Vec<u8> {
     record
 }
 
+/// A well-framed settle record (valid length and CRC) listing `seqs`.
+fn crafted_settled(seqs: &[u64]) -> Vec<u8> {
+    let mut body = vec![2u8];
+    for seq in seqs {
+        body.extend_from_slice(&seq.to_le_bytes());
+    }
+    let mut covered = (body.len() as u32).to_le_bytes().to_vec();
+    covered.extend_from_slice(&body);
+    let mut record = crc32(&covered).to_le_bytes().to_vec();
+    record.extend_from_slice(&covered);
+    record
+}
+
+/// What the `log_recovery` fuzz target checks, on the case that broke it:
+/// an event whose seq is at or above the name of the next segment (which the writer never produces:
+/// a segment is named after the next seq when it is created) was counted
+/// live in the segment it was read from, but settling it looked its
+/// segment up by seq and took a live event off the next segment instead.
+/// That segment then looked dead, the first open deleted it, and its
+/// unsettled event was gone at the second open (the first recovered seq 5,
+/// the second seq 10). Such an event is damage now, like one below its
+/// segment's name, and both opens recover the same records.
+#[test]
+fn a_second_open_recovers_what_the_first_did() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let segment = |id: u64| dir.path().join(format!("{id:016x}.log"));
+    // Segment 1 holds seq 10, beyond segment 5's name.
+    std::fs::write(segment(1), crafted_event(10, ts(10), b"ten")).expect("write");
+    // Segment 5 holds seq 5 (live) and a settle record for seq 10.
+    let mut five = crafted_event(5, ts(5), b"five");
+    five.extend_from_slice(&crafted_settled(&[10]));
+    std::fs::write(segment(5), five).expect("write");
+    // An empty newer segment, the current one.
+    std::fs::write(segment(20), b"").expect("write");
+
+    let first = open(dir.path());
+    let recovered = contents(&first);
+    let report = first.recovery().clone();
+    first.flush().expect("flush");
+    drop(first);
+    let second = open(dir.path());
+    assert_eq!(
+        contents(&second),
+        recovered,
+        "first open: {report:?}\nsecond open: {:?}",
+        second.recovery()
+    );
+    assert!(
+        recovered.iter().any(|(seq, _, _)| *seq == 5),
+        "seq 5 was never settled: {recovered:?}"
+    );
+    assert!(
+        report
+            .corrupt
+            .iter()
+            .any(|line| line.contains("event seq 10")),
+        "the misplaced event is reported: {report:?}"
+    );
+}
+
 #[test]
 fn a_segment_named_at_the_top_of_the_sequence_space_is_quarantined() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -112,7 +112,7 @@
 //! segments) and `recovery.rs` (rebuilding the state from the segments at
 //! open). This file holds the public API.
 
-mod format;
+pub(crate) mod format;
 mod recovery;
 mod state;
 mod writer;

@@ -10,6 +10,12 @@
 //! (`<name>.quarantined`, no longer read as a segment) and reported; a
 //! well-framed record naming such a seq is skipped and reported, and the
 //! records after it are still read.
+//!
+//! An event is read only from the segment its seq belongs to (named at or
+//! below it, and below the next segment's name): the owner of a seq is
+//! found from the seq alone when it is settled, so an event elsewhere is
+//! damage (see [`apply`]). Without that check a second open of a recovered
+//! log could disagree with the first.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +73,8 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
     };
     for (i, &id) in ids.iter().enumerate() {
         let is_last = i + 1 == ids.len();
+        // Every event of this segment is below the next segment's name.
+        let next_id = ids.get(i + 1).copied();
         let path = segment_path(dir, id);
         let data = std::fs::read(&path).map_err(io("read a segment", &path))?;
         out.next_seq = out.next_seq.max(id);
@@ -77,7 +85,7 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
             let rest = data.get(offset..).unwrap_or_default();
             match parse_record(rest) {
                 Ok((record, used)) => {
-                    match apply(&mut out, id, record) {
+                    match apply(&mut out, id, next_id, record) {
                         Ok(Applied::Yes) => {}
                         Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
                             "log queue {}: skipped the record at offset {offset}: {reason}",
@@ -152,9 +160,23 @@ pub(super) enum Applied {
     Skipped(String),
 }
 
-/// Applies one record read from segment `id`. `Err` is damage: the rest of
-/// the segment cannot be trusted.
-pub(super) fn apply(out: &mut Recovered, id: u64, record: Parsed<'_>) -> Result<Applied, String> {
+/// Applies one record read from segment `id` (`next_id`: the name of the
+/// segment after it, if any). `Err` is damage: the rest of the segment
+/// cannot be trusted.
+///
+/// An event's seq must lie in `[id, next_id)`: a segment is named after the
+/// next seq when it is created, so the writer never puts an event anywhere
+/// else, and the owner of a seq is found by its seq alone (the newest
+/// segment named at or below it), here when a settle record is applied and
+/// at run time. An event outside that range (crafted or corrupt data) would
+/// be counted live in one segment and settled in another, which the first
+/// open then deletes with its unsettled events: so it is damage.
+pub(super) fn apply(
+    out: &mut Recovered,
+    id: u64,
+    next_id: Option<u64>,
+    record: Parsed<'_>,
+) -> Result<Applied, String> {
     match record {
         Parsed::Event {
             seq,
@@ -171,6 +193,11 @@ pub(super) fn apply(out: &mut Recovered, id: u64, record: Parsed<'_>) -> Result<
             if seq < id {
                 return Err(format!(
                     "event seq {seq} is below its segment's first seq {id}"
+                ));
+            }
+            if let Some(next_id) = next_id.filter(|&next_id| seq >= next_id) {
+                return Err(format!(
+                    "event seq {seq} is at or above the next segment's first seq {next_id}"
                 ));
             }
             out.next_seq = out.next_seq.max(seq.saturating_add(1));
