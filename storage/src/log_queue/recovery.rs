@@ -11,6 +11,10 @@
 //! well-framed record naming such a seq is skipped and reported, and the
 //! records after it are still read.
 //!
+//! A damaged record in an older segment ends that segment too: the bytes
+//! from it on are moved aside (`<name>.damaged`) and the segment cut there,
+//! so that every later open reads exactly what this one did.
+//!
 //! An event is read only from the segment its seq belongs to (named at or
 //! below it, and below the next segment's name): the owner of a seq is
 //! found from the seq alone when it is settled, so an event elsewhere is
@@ -120,10 +124,16 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
                     path.display()
                 ));
             } else {
+                // Cut off too, the bytes kept aside: what this open did not
+                // read must not be read by a later one, whose view of the
+                // neighbouring segments may differ (a segment this open
+                // deletes no longer bounds the seqs of the one before it).
+                let aside = cut_aside(&path, &data, offset)?;
                 out.report.corrupt.push(format!(
                     "log queue {}: damaged record at offset {offset}: {reason}; the remaining \
-                     {skipped} bytes of this segment were skipped",
-                    path.display()
+                     {skipped} bytes of this segment were cut off and moved aside to {}",
+                    path.display(),
+                    aside.display()
                 ));
             }
         }
@@ -132,6 +142,38 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
         }
     }
     Ok(out)
+}
+
+/// The suffix of the file that keeps the bytes cut off a damaged segment.
+pub(super) const DAMAGED_SUFFIX: &str = ".damaged";
+
+/// Moves the bytes of segment `path` (read as `data`) from `offset` on to
+/// `<name>.damaged` (owner-only, replacing an older one) and cuts the
+/// segment there; returns where the bytes went.
+fn cut_aside(path: &Path, data: &[u8], offset: usize) -> Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StorageError::LogIo { path, op, source }
+    };
+    let mut aside = path.to_path_buf().into_os_string();
+    aside.push(DAMAGED_SUFFIX);
+    let aside = std::path::PathBuf::from(aside);
+    let mut file = crate::private::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&aside)
+        .map_err(io("create the file for a damaged segment's tail", &aside))?;
+    file.write_all(data.get(offset..).unwrap_or_default())
+        .and_then(|()| file.sync_data())
+        .map_err(io("write a damaged segment's tail aside", &aside))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|segment| segment.set_len(offset as u64))
+        .map_err(io("cut the damaged tail off a segment", path))?;
+    Ok(aside)
 }
 
 /// Renames segment `id` (named above [`MAX_SEQ`]) aside; returns the line
