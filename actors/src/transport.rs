@@ -48,6 +48,29 @@ impl DeliveryError {
     }
 }
 
+/// The outcome of each of the `count` events of a batch call, in order, from
+/// the results the plugin answered (`plexus.v1.NotifierBatchReply`): code 0
+/// is a delivery, any other code a failure of that event with the plugin's
+/// code and message, and an event the reply has no result for (a short
+/// reply) a failure ([`DeliveryError::missing_outcome`]). Results beyond
+/// `count` are ignored. Always exactly `count` outcomes, whatever the reply.
+pub fn batch_outcomes(
+    results: Vec<plexus_proto::plexus::v1::DeliveryResult>,
+    count: usize,
+) -> Vec<Result<(), DeliveryError>> {
+    let mut results = results.into_iter();
+    (0..count)
+        .map(|_| match results.next() {
+            Some(result) if result.code == 0 => Ok(()),
+            Some(result) => Err(DeliveryError::Status {
+                code: format!("{:?}", tonic::Code::from_i32(result.code)),
+                message: result.message,
+            }),
+            None => Err(DeliveryError::missing_outcome()),
+        })
+        .collect()
+}
+
 /// Sends events to a notifier plugin.
 ///
 /// A transport delivers one event per call ([`deliver`](Self::deliver)),

@@ -165,8 +165,9 @@ fn cut_aside(path: &Path, data: &[u8], offset: usize) -> Result<std::path::PathB
         .truncate(true)
         .open(&aside)
         .map_err(io("create the file for a damaged segment's tail", &aside))?;
+    // Not synced: the bytes are unreadable to the log whatever happens,
+    // and are kept for whoever investigates (best effort, like the cut).
     file.write_all(data.get(offset..).unwrap_or_default())
-        .and_then(|()| file.sync_data())
         .map_err(io("write a damaged segment's tail aside", &aside))?;
     std::fs::OpenOptions::new()
         .write(true)
