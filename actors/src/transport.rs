@@ -109,3 +109,40 @@ pub trait NotifierTransport: Send + Sync + 'static {
         futures::future::join_all(calls).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plexus_proto::plexus::v1::DeliveryResult;
+
+    fn result(code: i32, message: &str) -> DeliveryResult {
+        DeliveryResult {
+            code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn batch_outcomes_give_one_outcome_per_event_whatever_the_reply() {
+        let reply = vec![result(0, ""), result(14, "down"), result(-7, "odd")];
+        let outcomes = batch_outcomes(reply.clone(), 5);
+        assert_eq!(outcomes.len(), 5);
+        assert_eq!(outcomes[0], Ok(()));
+        assert_eq!(
+            outcomes[1],
+            Err(DeliveryError::Status {
+                code: "Unavailable".into(),
+                message: "down".into()
+            })
+        );
+        // A code outside gRPC's is a failure too, never a delivery.
+        assert!(
+            matches!(&outcomes[2], Err(DeliveryError::Status { message, .. }) if message == "odd")
+        );
+        assert_eq!(outcomes[3], Err(DeliveryError::missing_outcome()));
+        assert_eq!(outcomes[4], Err(DeliveryError::missing_outcome()));
+        // Results beyond the batch are ignored.
+        assert_eq!(batch_outcomes(reply, 1), vec![Ok(())]);
+        assert!(batch_outcomes(Vec::new(), 0).is_empty());
+    }
+}

@@ -1,6 +1,7 @@
 //! Fuzzes write-ahead log recovery, bytes on disk to an open queue: the
-//! input's segment files are written into a fresh directory and the log is
-//! opened. Opening must never panic; when it succeeds, the queue is closed
+//! input's segment files (raw, or record bodies the harness frames with a
+//! valid CRC: see `plexus_fuzz::LogInput`) are written into a fresh
+//! directory and the log is opened. Opening must never panic; when it succeeds, the queue is closed
 //! and the directory opened a second time, which must recover exactly the
 //! records the first open did (the first open truncates torn tails, moves
 //! bad segments aside and deletes dead ones; none of that may change what
@@ -8,7 +9,7 @@
 #![no_main]
 
 use plexus_fuzz::LogInput;
-use plexus_storage::fuzzing::segment_path;
+use plexus_storage::fuzzing::{log_frame, segment_path};
 use plexus_storage::{LogOptions, LogQueue, Record};
 use std::time::Duration;
 
@@ -31,6 +32,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     .expect("a temporary directory");
     for (id, bytes) in &input.segments {
+        let framed;
+        let bytes = if input.framed {
+            let mut out = Vec::new();
+            for body in LogInput::bodies(bytes) {
+                log_frame(&mut out, body);
+            }
+            framed = out;
+            &framed[..]
+        } else {
+            bytes
+        };
         std::fs::write(segment_path(dir.path(), *id), bytes).expect("write a segment");
     }
     let options = || {

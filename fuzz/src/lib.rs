@@ -91,22 +91,32 @@ impl ConfigInput {
     }
 }
 
-/// The write-ahead log target's input: a byte choosing the segment size,
-/// then up to [`MAX_SEGMENTS`] segment files, each its name (the first
-/// seq, u64) and its bytes (a u16 length, then the bytes; the last one
-/// takes what is left when the length runs past the end).
+/// The write-ahead log target's input: a byte choosing the segment size
+/// (its low 5 bits, the size's base-2 logarithm modulo 24) and the mode
+/// (its high bit: framed), then up to [`MAX_SEGMENTS`] segment files, each
+/// its name (the first seq, u64) and its bytes (a u16 length, then the
+/// bytes; the last one takes what is left when the length runs past the
+/// end). In framed mode a segment's bytes are record bodies (a u16 length,
+/// then the body: a kind byte and its fields), which the target frames with
+/// a valid length and CRC, so that mutations reach what recovery does with
+/// well-formed records instead of stopping at a checksum.
 pub struct LogInput<'a> {
     pub segment_bytes: u64,
+    pub framed: bool,
     pub segments: Vec<(u64, &'a [u8])>,
 }
 
 /// Most segment files one log input writes.
 pub const MAX_SEGMENTS: usize = 8;
 
+/// The mode bit of a log input's first byte.
+pub const FRAMED: u8 = 0x80;
+
 impl<'a> LogInput<'a> {
     pub fn decode(data: &'a [u8]) -> LogInput<'a> {
         let mut cursor = Cursor::new(data);
-        let segment_bytes = 1u64 << (cursor.u8() % 24);
+        let head = cursor.u8();
+        let segment_bytes = 1u64 << ((head & 0x1f) % 24);
         let mut segments = Vec::new();
         while !cursor.is_empty() && segments.len() < MAX_SEGMENTS {
             let id = cursor.u64();
@@ -115,19 +125,42 @@ impl<'a> LogInput<'a> {
         }
         LogInput {
             segment_bytes,
+            framed: head & FRAMED != 0,
             segments,
         }
     }
 
-    /// `size_log2` is the segment size's base-2 logarithm (below 24);
-    /// every segment is at most 64 KiB.
-    pub fn encode(size_log2: u8, segments: &[(u64, Vec<u8>)]) -> Vec<u8> {
-        let mut out = vec![size_log2];
+    /// The record bodies of a framed segment's bytes.
+    pub fn bodies(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut cursor = Cursor::new(bytes);
+        let mut bodies = Vec::new();
+        while !cursor.is_empty() {
+            let len = usize::from(cursor.u16());
+            bodies.push(cursor.bytes(len));
+        }
+        bodies
+    }
+
+    /// `head` is the first byte (size logarithm, [`FRAMED`]); every segment
+    /// is at most 64 KiB.
+    pub fn encode(head: u8, segments: &[(u64, Vec<u8>)]) -> Vec<u8> {
+        let mut out = vec![head];
         for (id, bytes) in segments {
             let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(&bytes[..usize::from(len)]);
+        }
+        out
+    }
+
+    /// A framed segment's bytes from record bodies (each under 64 KiB).
+    pub fn encode_bodies(bodies: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for body in bodies {
+            let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&body[..usize::from(len)]);
         }
         out
     }
@@ -140,15 +173,27 @@ mod tests {
     #[test]
     fn log_input_round_trips() {
         let segments = vec![(1u64, b"abc".to_vec()), (u64::MAX, Vec::new())];
-        let data = LogInput::encode(5, &segments);
+        let data = LogInput::encode(5 | FRAMED, &segments);
         let input = LogInput::decode(&data);
         assert_eq!(input.segment_bytes, 32);
+        assert!(input.framed);
         let got: Vec<(u64, Vec<u8>)> = input
             .segments
             .iter()
             .map(|(id, bytes)| (*id, bytes.to_vec()))
             .collect();
         assert_eq!(got, segments);
+    }
+
+    #[test]
+    fn bodies_round_trip() {
+        let bodies = vec![vec![1u8, 2, 3], Vec::new(), vec![9u8; 300]];
+        let bytes = LogInput::encode_bodies(&bodies);
+        let got: Vec<Vec<u8>> = LogInput::bodies(&bytes)
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(got, bodies);
     }
 
     #[test]

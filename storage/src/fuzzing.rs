@@ -44,6 +44,18 @@ pub fn log_settled_ranges(buf: &mut Vec<u8>, ranges: &[(Seq, Seq)]) {
     format::encode_settled_ranges(buf, ranges);
 }
 
+/// Appends a write-ahead record with any body (a kind byte, then its
+/// fields) to `buf`, framed with its length and a valid CRC, so a fuzz
+/// target can reach what recovery does with well-framed records.
+pub fn log_frame(buf: &mut Vec<u8>, body: &[u8]) {
+    let start = buf.len();
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(body);
+    format::seal(buf, start);
+}
+
 /// Where segment `id` of the write-ahead log in `dir` lives.
 pub fn segment_path(dir: &Path, id: u64) -> std::path::PathBuf {
     format::segment_path(dir, id)

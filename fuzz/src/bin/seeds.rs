@@ -217,6 +217,51 @@ fn log_recovery(corpus: &Corpus) {
         "kinds",
         &LogInput::encode(20, &[(1, first), (4, second), (u64::MAX, Vec::new())]),
     );
+    // Framed mode: record bodies, framed by the target. Events in two
+    // segments, settles of both kinds, a segment left dead.
+    let event = |seq: u64, payload: &[u8]| {
+        let mut body = vec![1u8];
+        body.extend_from_slice(&seq.to_le_bytes());
+        body.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+        body.extend_from_slice(&(seq as i64).to_le_bytes());
+        body.extend_from_slice(payload);
+        body
+    };
+    let settled = |seqs: &[u64]| {
+        let mut body = vec![2u8];
+        for seq in seqs {
+            body.extend_from_slice(&seq.to_le_bytes());
+        }
+        body
+    };
+    let ranges = |pairs: &[(u64, u64)]| {
+        let mut body = vec![3u8];
+        for (lo, hi) in pairs {
+            body.extend_from_slice(&lo.to_le_bytes());
+            body.extend_from_slice(&hi.to_le_bytes());
+        }
+        body
+    };
+    let segments = [
+        (
+            1u64,
+            LogInput::encode_bodies(&[event(1, b"a"), event(2, b"b"), event(3, b"c")]),
+        ),
+        (
+            4,
+            LogInput::encode_bodies(&[event(4, b"d"), settled(&[1, 4]), event(5, b"e")]),
+        ),
+        (
+            6,
+            LogInput::encode_bodies(&[event(6, b"f"), ranges(&[(2, 3), (5, 7)])]),
+        ),
+        (7, Vec::new()),
+    ];
+    corpus.write(
+        "log_recovery",
+        "framed",
+        &LogInput::encode(20 | plexus_fuzz::FRAMED, &segments),
+    );
 }
 
 fn fs_event() -> FsEvent {
