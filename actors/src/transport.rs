@@ -48,6 +48,29 @@ impl DeliveryError {
     }
 }
 
+/// The outcome of each of the `count` events of a batch call, in order, from
+/// the results the plugin answered (`plexus.v1.NotifierBatchReply`): code 0
+/// is a delivery, any other code a failure of that event with the plugin's
+/// code and message, and an event the reply has no result for (a short
+/// reply) a failure ([`DeliveryError::missing_outcome`]). Results beyond
+/// `count` are ignored. Always exactly `count` outcomes, whatever the reply.
+pub fn batch_outcomes(
+    results: Vec<plexus_proto::plexus::v1::DeliveryResult>,
+    count: usize,
+) -> Vec<Result<(), DeliveryError>> {
+    let mut results = results.into_iter();
+    (0..count)
+        .map(|_| match results.next() {
+            Some(result) if result.code == 0 => Ok(()),
+            Some(result) => Err(DeliveryError::Status {
+                code: format!("{:?}", tonic::Code::from_i32(result.code)),
+                message: result.message,
+            }),
+            None => Err(DeliveryError::missing_outcome()),
+        })
+        .collect()
+}
+
 /// Sends events to a notifier plugin.
 ///
 /// A transport delivers one event per call ([`deliver`](Self::deliver)),
@@ -84,5 +107,42 @@ pub trait NotifierTransport: Send + Sync + 'static {
             .map(|event| self.deliver(event))
             .collect();
         futures::future::join_all(calls).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plexus_proto::plexus::v1::DeliveryResult;
+
+    fn result(code: i32, message: &str) -> DeliveryResult {
+        DeliveryResult {
+            code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn batch_outcomes_give_one_outcome_per_event_whatever_the_reply() {
+        let reply = vec![result(0, ""), result(14, "down"), result(-7, "odd")];
+        let outcomes = batch_outcomes(reply.clone(), 5);
+        assert_eq!(outcomes.len(), 5);
+        assert_eq!(outcomes[0], Ok(()));
+        assert_eq!(
+            outcomes[1],
+            Err(DeliveryError::Status {
+                code: "Unavailable".into(),
+                message: "down".into()
+            })
+        );
+        // A code outside gRPC's is a failure too, never a delivery.
+        assert!(
+            matches!(&outcomes[2], Err(DeliveryError::Status { message, .. }) if message == "odd")
+        );
+        assert_eq!(outcomes[3], Err(DeliveryError::missing_outcome()));
+        assert_eq!(outcomes[4], Err(DeliveryError::missing_outcome()));
+        // Results beyond the batch are ignored.
+        assert_eq!(batch_outcomes(reply, 1), vec![Ok(())]);
+        assert!(batch_outcomes(Vec::new(), 0).is_empty());
     }
 }

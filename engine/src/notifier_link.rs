@@ -6,7 +6,7 @@ use crate::clients::reply_too_large;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::event::Event;
-use plexus_actors::transport::{DeliveryError, NotifierTransport};
+use plexus_actors::transport::{batch_outcomes, DeliveryError, NotifierTransport};
 use plexus_proto::plexus::v1::notifier_batch_client::NotifierBatchClient;
 use plexus_proto::plexus::v1::NotifierBatchRequest;
 use plexus_proto::sftpgo::notifier_client::NotifierClient;
@@ -132,19 +132,7 @@ impl NotifierTransport for BatchNotifier {
             // tonic's connection enforces the deadline it sends (grpc-timeout).
             request.set_timeout(timeout);
             match client.send_events(request).await {
-                Ok(reply) => {
-                    let mut results = reply.into_inner().results.into_iter();
-                    (0..count)
-                        .map(|_| match results.next() {
-                            Some(result) if result.code == 0 => Ok(()),
-                            Some(result) => Err(DeliveryError::Status {
-                                code: format!("{:?}", tonic::Code::from_i32(result.code)),
-                                message: result.message,
-                            }),
-                            None => Err(DeliveryError::missing_outcome()),
-                        })
-                        .collect()
-                }
+                Ok(reply) => batch_outcomes(reply.into_inner().results, count),
                 Err(status) => {
                     let error = DeliveryError::from(reply_too_large(status, max_reply_bytes));
                     vec![Err(error); count]

@@ -80,6 +80,8 @@
 mod crc32;
 mod dir_lock;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group_commit;
 mod log_queue;
 mod private;

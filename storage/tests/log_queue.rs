@@ -329,6 +329,17 @@ fn damage_in_an_older_segment_is_reported_not_fatal() {
     assert!(!seqs.contains(&2), "the damaged record is not returned");
     assert_eq!(*seqs.last().expect("some"), 40, "later segments are read");
     assert_eq!(q.append(0, b"x").expect("append"), 41);
+    // The segment was cut at the damage, its rest kept aside.
+    let mut aside = files[0].clone().into_os_string();
+    aside.push(".damaged");
+    assert_eq!(
+        std::fs::read(&aside).expect("the damaged tail is kept"),
+        bytes[first_len..]
+    );
+    assert_eq!(
+        std::fs::metadata(&files[0]).expect("the segment").len(),
+        first_len as u64
+    );
 }
 
 #[test]
@@ -746,6 +757,95 @@ fn crafted_event(seq: u64, event_ts_ns: i64, payload: &[u8]) -> Vec<u8> {
     let mut record = crc32(&covered).to_le_bytes().to_vec();
     record.extend_from_slice(&covered);
     record
+}
+
+/// A well-framed settle record (valid length and CRC) listing `seqs`.
+fn crafted_settled(seqs: &[u64]) -> Vec<u8> {
+    let mut body = vec![2u8];
+    for seq in seqs {
+        body.extend_from_slice(&seq.to_le_bytes());
+    }
+    let mut covered = (body.len() as u32).to_le_bytes().to_vec();
+    covered.extend_from_slice(&body);
+    let mut record = crc32(&covered).to_le_bytes().to_vec();
+    record.extend_from_slice(&covered);
+    record
+}
+
+/// Opens the log in `dir`, closes it, opens it again: both opens must
+/// recover the same records. Returns them and the first open's report.
+fn open_twice(dir: &Path) -> (Vec<(u64, i64, Vec<u8>)>, plexus_storage::LogRecovery) {
+    let first = open(dir);
+    let recovered = contents(&first);
+    let report = first.recovery().clone();
+    first.flush().expect("flush");
+    drop(first);
+    let second = open(dir);
+    assert_eq!(
+        contents(&second),
+        recovered,
+        "first open: {report:?}\nsecond open: {:?}",
+        second.recovery()
+    );
+    (recovered, report)
+}
+
+/// What the `log_recovery` fuzz target checks, on the two cases that broke
+/// it; each failed before its fix.
+///
+/// 1. An event whose seq is at or above the name of the next segment (the
+///    writer never produces one: a segment is named after the next seq when
+///    it is created) was counted live in the segment it was read from, but
+///    settling it looked its segment up by seq and took a live event off the
+///    next segment instead. That segment then looked dead, the first open
+///    deleted it, and its unsettled event was gone at the second open (the
+///    first recovered seq 5, the second seq 10). Such an event is damage now.
+/// 2. Found by the fuzz target once that was fixed: damage in an older
+///    segment was only skipped, so what a later open read there depended on
+///    the segments around it. A misplaced seq 2 in segment 1 was damage
+///    while segment 2 existed; the first open deleted segment 2 (dead), and
+///    the second open read seq 2 as a live event. A damaged segment is now
+///    cut where the damage starts (the bytes are kept aside), so every later
+///    open reads what the first did.
+#[test]
+fn a_second_open_recovers_what_the_first_did() {
+    // 1. A settle of a misplaced event.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let segment = |id: u64| dir.path().join(format!("{id:016x}.log"));
+    // Segment 1 holds seq 10, beyond segment 5's name.
+    std::fs::write(segment(1), crafted_event(10, ts(10), b"ten")).expect("write");
+    // Segment 5 holds seq 5 (live) and a settle record for seq 10.
+    let mut five = crafted_event(5, ts(5), b"five");
+    five.extend_from_slice(&crafted_settled(&[10]));
+    std::fs::write(segment(5), five).expect("write");
+    // An empty newer segment, the current one.
+    std::fs::write(segment(20), b"").expect("write");
+    let (recovered, report) = open_twice(dir.path());
+    assert_eq!(recovered, vec![(5, ts(5), b"five".to_vec())], "{report:?}");
+    assert!(
+        report
+            .corrupt
+            .iter()
+            .any(|line| line.contains("event seq 10 is at or above the next segment")),
+        "the misplaced event is reported: {report:?}"
+    );
+
+    // 2. Damage bounded by a segment that the first open deletes.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let segment = |id: u64| dir.path().join(format!("{id:016x}.log"));
+    let mut one = crafted_event(1, ts(1), b"one");
+    one.extend_from_slice(&crafted_event(2, ts(2), b"two"));
+    std::fs::write(segment(1), &one).expect("write");
+    // Segment 2 is garbage from its first byte: dead, deleted at open.
+    std::fs::write(segment(2), [0xffu8; 12]).expect("write");
+    std::fs::write(segment(9), b"").expect("write");
+    let (recovered, report) = open_twice(dir.path());
+    assert_eq!(recovered, vec![(1, ts(1), b"one".to_vec())], "{report:?}");
+    let aside = dir.path().join("0000000000000001.log.damaged");
+    assert_eq!(
+        std::fs::read(&aside).expect("the cut bytes are kept aside"),
+        crafted_event(2, ts(2), b"two")
+    );
 }
 
 #[test]

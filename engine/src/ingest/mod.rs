@@ -134,7 +134,11 @@ impl IngestService {
     }
 }
 
-fn event_of(wire: Option<WireEvent>) -> Result<Event, Status> {
+/// The event a request carries, as the ingestion API accepts it: one of
+/// `fs`, `provider` or `log`, an empty one refused with `INVALID_ARGUMENT`.
+/// Public (hidden) for the ingestion fuzz target only.
+#[doc(hidden)]
+pub fn event_of(wire: Option<WireEvent>) -> Result<Event, Status> {
     match wire.and_then(|w| w.kind) {
         Some(event::Kind::Fs(e)) => Ok(Event::Fs(e)),
         Some(event::Kind::Provider(e)) => Ok(Event::Provider(e)),

@@ -98,7 +98,7 @@ pub(super) fn le_u64(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Appends an event record to `buf`.
-pub(super) fn encode_event(
+pub(crate) fn encode_event(
     buf: &mut Vec<u8>,
     seq: Seq,
     enqueued_at_ms: u64,
@@ -120,7 +120,7 @@ pub(super) fn encode_event(
 }
 
 /// Appends a settle record for `seqs` (at most [`SETTLE_CHUNK`]) to `buf`.
-pub(super) fn encode_settled(buf: &mut Vec<u8>, seqs: &[Seq]) {
+pub(crate) fn encode_settled(buf: &mut Vec<u8>, seqs: &[Seq]) {
     let start = buf.len();
     let len = (1 + 8 * seqs.len()) as u32;
     buf.reserve(FRAME_HEADER + len as usize);
@@ -135,7 +135,7 @@ pub(super) fn encode_settled(buf: &mut Vec<u8>, seqs: &[Seq]) {
 
 /// Appends a settled-ranges record for `ranges` (`[lo, hi)` each, at most
 /// [`SETTLE_CHUNK`] / 2 of them) to `buf`.
-pub(super) fn encode_settled_ranges(buf: &mut Vec<u8>, ranges: &[(Seq, Seq)]) {
+pub(crate) fn encode_settled_ranges(buf: &mut Vec<u8>, ranges: &[(Seq, Seq)]) {
     let start = buf.len();
     let len = (1 + 16 * ranges.len()) as u32;
     buf.reserve(FRAME_HEADER + len as usize);
@@ -150,14 +150,14 @@ pub(super) fn encode_settled_ranges(buf: &mut Vec<u8>, ranges: &[(Seq, Seq)]) {
 }
 
 /// Writes the CRC of the record starting at `start` into its first bytes.
-pub(super) fn seal(buf: &mut [u8], start: usize) {
+pub(crate) fn seal(buf: &mut [u8], start: usize) {
     let crc = crc32(buf.get(start + 4..).unwrap_or_default());
     if let Some(slot) = buf.get_mut(start..start + 4) {
         slot.copy_from_slice(&crc.to_le_bytes());
     }
 }
 
-pub(super) fn segment_path(dir: &Path, id: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016x}{SEGMENT_SUFFIX}"))
 }
 

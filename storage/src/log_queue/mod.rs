@@ -91,9 +91,14 @@
 //! length and CRC. A damaged or torn record in the **last** segment ends it:
 //! the file is truncated there (a write cut short by a crash; its bytes are
 //! counted in [`LogRecovery::torn_tail_bytes`]). A damaged record in an
-//! earlier segment stops the reading of that segment (the rest of it is
-//! unreadable; reported in [`LogRecovery::corrupt`]). Both count in
-//! [`LogQueue::corrupt_skipped`]; nothing panics. The unsettled records are
+//! earlier segment ends that segment too (the rest of it is unreadable;
+//! reported in [`LogRecovery::corrupt`]): its bytes from there on are moved
+//! aside to `<name>.damaged`, so a later open reads exactly what this one
+//! did. An event is damage too when its seq lies outside its segment's
+//! range (from the segment's name up to the next segment's name), which the
+//! writer never produces. Both count in [`LogQueue::corrupt_skipped`];
+//! nothing panics, and a second open recovers what the first did (the
+//! `log_recovery` fuzz target checks it). The unsettled records are
 //! the events minus the settled sequence numbers; the next sequence number
 //! is one above the largest seen, and at least the newest segment's name —
 //! the current segment is never deleted, so its name keeps the sequence
@@ -112,7 +117,7 @@
 //! segments) and `recovery.rs` (rebuilding the state from the segments at
 //! open). This file holds the public API.
 
-mod format;
+pub(crate) mod format;
 mod recovery;
 mod state;
 mod writer;

@@ -10,6 +10,16 @@
 //! (`<name>.quarantined`, no longer read as a segment) and reported; a
 //! well-framed record naming such a seq is skipped and reported, and the
 //! records after it are still read.
+//!
+//! A damaged record in an older segment ends that segment too: the bytes
+//! from it on are moved aside (`<name>.damaged`) and the segment cut there,
+//! so that every later open reads exactly what this one did.
+//!
+//! An event is read only from the segment its seq belongs to (named at or
+//! below it, and below the next segment's name): the owner of a seq is
+//! found from the seq alone when it is settled, so an event elsewhere is
+//! damage (see [`apply`]). Without that check a second open of a recovered
+//! log could disagree with the first.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +77,8 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
     };
     for (i, &id) in ids.iter().enumerate() {
         let is_last = i + 1 == ids.len();
+        // Every event of this segment is below the next segment's name.
+        let next_id = ids.get(i + 1).copied();
         let path = segment_path(dir, id);
         let data = std::fs::read(&path).map_err(io("read a segment", &path))?;
         out.next_seq = out.next_seq.max(id);
@@ -77,7 +89,7 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
             let rest = data.get(offset..).unwrap_or_default();
             match parse_record(rest) {
                 Ok((record, used)) => {
-                    match apply(&mut out, id, record) {
+                    match apply(&mut out, id, next_id, record) {
                         Ok(Applied::Yes) => {}
                         Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
                             "log queue {}: skipped the record at offset {offset}: {reason}",
@@ -112,10 +124,16 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
                     path.display()
                 ));
             } else {
+                // Cut off too, the bytes kept aside: what this open did not
+                // read must not be read by a later one, whose view of the
+                // neighbouring segments may differ (a segment this open
+                // deletes no longer bounds the seqs of the one before it).
+                let aside = cut_aside(&path, &data, offset)?;
                 out.report.corrupt.push(format!(
                     "log queue {}: damaged record at offset {offset}: {reason}; the remaining \
-                     {skipped} bytes of this segment were skipped",
-                    path.display()
+                     {skipped} bytes of this segment were cut off and moved aside to {}",
+                    path.display(),
+                    aside.display()
                 ));
             }
         }
@@ -124,6 +142,39 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
         }
     }
     Ok(out)
+}
+
+/// The suffix of the file that keeps the bytes cut off a damaged segment.
+pub(super) const DAMAGED_SUFFIX: &str = ".damaged";
+
+/// Moves the bytes of segment `path` (read as `data`) from `offset` on to
+/// `<name>.damaged` (owner-only, replacing an older one) and cuts the
+/// segment there; returns where the bytes went.
+fn cut_aside(path: &Path, data: &[u8], offset: usize) -> Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StorageError::LogIo { path, op, source }
+    };
+    let mut aside = path.to_path_buf().into_os_string();
+    aside.push(DAMAGED_SUFFIX);
+    let aside = std::path::PathBuf::from(aside);
+    let mut file = crate::private::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&aside)
+        .map_err(io("create the file for a damaged segment's tail", &aside))?;
+    // Not synced: the bytes are unreadable to the log whatever happens,
+    // and are kept for whoever investigates (best effort, like the cut).
+    file.write_all(data.get(offset..).unwrap_or_default())
+        .map_err(io("write a damaged segment's tail aside", &aside))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|segment| segment.set_len(offset as u64))
+        .map_err(io("cut the damaged tail off a segment", path))?;
+    Ok(aside)
 }
 
 /// Renames segment `id` (named above [`MAX_SEQ`]) aside; returns the line
@@ -152,9 +203,23 @@ pub(super) enum Applied {
     Skipped(String),
 }
 
-/// Applies one record read from segment `id`. `Err` is damage: the rest of
-/// the segment cannot be trusted.
-pub(super) fn apply(out: &mut Recovered, id: u64, record: Parsed<'_>) -> Result<Applied, String> {
+/// Applies one record read from segment `id` (`next_id`: the name of the
+/// segment after it, if any). `Err` is damage: the rest of the segment
+/// cannot be trusted.
+///
+/// An event's seq must lie in `[id, next_id)`: a segment is named after the
+/// next seq when it is created, so the writer never puts an event anywhere
+/// else, and the owner of a seq is found by its seq alone (the newest
+/// segment named at or below it), here when a settle record is applied and
+/// at run time. An event outside that range (crafted or corrupt data) would
+/// be counted live in one segment and settled in another, which the first
+/// open then deletes with its unsettled events: so it is damage.
+pub(super) fn apply(
+    out: &mut Recovered,
+    id: u64,
+    next_id: Option<u64>,
+    record: Parsed<'_>,
+) -> Result<Applied, String> {
     match record {
         Parsed::Event {
             seq,
@@ -171,6 +236,11 @@ pub(super) fn apply(out: &mut Recovered, id: u64, record: Parsed<'_>) -> Result<
             if seq < id {
                 return Err(format!(
                     "event seq {seq} is below its segment's first seq {id}"
+                ));
+            }
+            if let Some(next_id) = next_id.filter(|&next_id| seq >= next_id) {
+                return Err(format!(
+                    "event seq {seq} is at or above the next segment's first seq {next_id}"
                 ));
             }
             out.next_seq = out.next_seq.max(seq.saturating_add(1));
