@@ -193,10 +193,14 @@ fn the_engine_section_sets_every_knob_and_is_validated() {
     assert_eq!(serve.metrics_tcp, Some("[::1]:9464".parse().unwrap()));
 
     let all = problems(
-        r#"{"engine": {"durability": "sometimes", "retry_interval": 0, "ingest_tcp": "0.0.0.0:7400", "max_in_flight": 0, "ingest_unix_group": "no-such-group-here"}, "plugins": []}"#,
+        r#"{"engine": {"durability": "sometimes", "retry_interval": 0, "ingest_tcp": "0.0.0.0:7400", "max_in_flight": 0, "ingest_unix_group": "no-such-group-here", "max_flush_delay_ms": 5000}, "plugins": []}"#,
     );
     assert!(
         all.contains("engine.ingest_unix_group: there is no group named \"no-such-group-here\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("engine.max_flush_delay_ms: 5000 is out of range (0 to 1000)"),
         "{all}"
     );
     assert!(

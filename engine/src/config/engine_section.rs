@@ -278,8 +278,17 @@ impl EngineSection {
         ) {
             settings.ingest_max_message_bytes = n;
         }
-        if let Some(ms) = self.max_flush_delay_ms {
-            settings.max_flush_delay = Duration::from_millis(ms);
+        // A group commit longer than a second would hold every producer
+        // that waits for durability that long.
+        if let Some(ms) = within(
+            self.max_flush_delay_ms
+                .map(|ms| usize::try_from(ms).unwrap_or(usize::MAX)),
+            "max_flush_delay_ms",
+            0,
+            MAX_FLUSH_DELAY_MS,
+            problems,
+        ) {
+            settings.max_flush_delay = Duration::from_millis(ms as u64);
         }
         if let Some(flag) = self.write_ahead_fsync {
             settings.write_ahead_fsync = flag;
@@ -351,6 +360,9 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// The largest plugin reply a setting allows: 2 GiB, SFTPGo's own bound.
 pub const MAX_REPLY_BYTES: usize = 1 << 31;
+
+/// The longest group-commit wait, in milliseconds.
+pub const MAX_FLUSH_DELAY_MS: usize = 1000;
 
 /// `value` if it lies in `min..=max`; otherwise a problem naming the field.
 fn within(
