@@ -29,6 +29,9 @@ pub struct PluginCounters {
     pub corrupt: AtomicU64,
     /// Queue operations that failed (disk errors): the event was dropped.
     pub queue_errors: AtomicU64,
+    /// Queued events an operator dropped (`plexus queue drop` on a live
+    /// daemon).
+    pub dropped_by_operator: AtomicU64,
     /// Queue flushes that failed after their events were accepted: those
     /// events were not durable until a later flush.
     pub flush_errors: AtomicU64,
@@ -45,6 +48,17 @@ pub struct PluginCounters {
     pub call_latency: crate::histogram::LatencyHistogram,
     /// Events per delivery call.
     pub batch_size: crate::histogram::BatchSizeHistogram,
+    /// The last failure seen (a delivery error, a process exit), for an
+    /// operator asking why a plugin is unhealthy.
+    last_error: std::sync::Mutex<Option<LastError>>,
+}
+
+/// A plugin's most recent failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastError {
+    /// Milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    pub message: String,
 }
 
 /// A point-in-time copy of a plugin's counters and queue length.
@@ -60,6 +74,7 @@ pub struct CounterSnapshot {
     pub dropped_no_retry: u64,
     pub corrupt: u64,
     pub queue_errors: u64,
+    pub dropped_by_operator: u64,
     pub flush_errors: u64,
     pub restarts: u64,
     pub hung_restarts: u64,
@@ -74,7 +89,11 @@ pub struct CounterSnapshot {
 impl CounterSnapshot {
     /// Every event dropped, for whatever reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_too_old + self.dropped_queue_full + self.dropped_no_retry + self.queue_errors
+        self.dropped_too_old
+            + self.dropped_queue_full
+            + self.dropped_no_retry
+            + self.queue_errors
+            + self.dropped_by_operator
     }
 }
 
@@ -85,6 +104,27 @@ impl PluginCounters {
 
     pub fn incr(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Remembers `message` as the plugin's last failure (the previous one
+    /// is replaced).
+    pub fn record_error(&self, message: impl Into<String>) {
+        let at_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastError {
+            at_unix_ms,
+            message: message.into(),
+        });
+    }
+
+    /// The plugin's last failure, if any.
+    pub fn last_error(&self) -> Option<LastError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self, queue_len: u64, spill_len: u64) -> CounterSnapshot {
@@ -100,6 +140,7 @@ impl PluginCounters {
             dropped_no_retry: get(&self.dropped_no_retry),
             corrupt: get(&self.corrupt),
             queue_errors: get(&self.queue_errors),
+            dropped_by_operator: get(&self.dropped_by_operator),
             flush_errors: get(&self.flush_errors),
             restarts: get(&self.restarts),
             hung_restarts: get(&self.hung_restarts),

@@ -119,6 +119,11 @@ impl NotifierHandle {
         self.connected.send_replace(connected);
     }
 
+    /// Events handed to the plugin and not answered yet.
+    pub fn in_flight(&self) -> u64 {
+        u64::from(self.max_in_flight).saturating_sub(self.permits.available_permits() as u64)
+    }
+
     /// Re-drives the retry queue now (the schedule also does every retry
     /// interval and after a (re)start).
     pub fn redrive_now(&self) {

@@ -16,6 +16,12 @@
 //! [`HealthCheck::failure_threshold`] checks in a row without a healthy
 //! answer it kills the process and restarts it the same way, counting the
 //! restart in `restarts` and in `hung_restarts`.
+//!
+//! A config reload that changes how a plugin is started (`cmd`, `args`,
+//! environment...) replaces its process through the [`PluginControl`]
+//! [`Supervise`] returns: the new process starts first (the old one keeps
+//! serving if it cannot), takes over the plugin's actor, and the old one
+//! stops once the calls it had in flight ended.
 
 use crate::counters::PluginCounters;
 use actix::prelude::*;
@@ -78,6 +84,13 @@ pub trait Launcher: Send + Sync + 'static {
     fn attach(&self, process: &dyn PluginProcess) -> BoxFuture<'static, ()>;
     /// Tells the plugin's actor the process is gone.
     fn detach(&self) -> BoxFuture<'static, ()>;
+    /// After [`Launcher::attach`] handed the actor a new process while an
+    /// old one still ran: resolves once nothing uses the old process's
+    /// connection any more (calls in flight on it ended), or at the
+    /// launcher's deadline. The default resolves at once.
+    fn previous_released(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Restart timing.
@@ -99,14 +112,46 @@ impl Default for Backoff {
     }
 }
 
-/// Watch this plugin from now on.
+/// Watch this plugin from now on; the answer replaces its process later.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "PluginControl")]
 pub struct Supervise {
     pub name: Arc<str>,
     pub launcher: Arc<dyn Launcher>,
     pub process: Box<dyn PluginProcess>,
     pub counters: Arc<PluginCounters>,
+}
+
+/// A request to replace a supervised plugin's process.
+struct Replace {
+    launcher: Arc<dyn Launcher>,
+    answer: tokio::sync::oneshot::Sender<Result<u32, String>>,
+}
+
+/// Replaces one supervised plugin's process (a config reload).
+#[derive(Clone)]
+pub struct PluginControl {
+    requests: tokio::sync::mpsc::Sender<Replace>,
+}
+
+impl PluginControl {
+    /// Starts the plugin with `launcher` (from now on also its restarts),
+    /// hands the new process to the plugin's actor, then stops the old one
+    /// once its calls in flight ended. Resolves with the new process id;
+    /// if the new process cannot start, the old one keeps running and the
+    /// error says why.
+    pub async fn replace(&self, launcher: Arc<dyn Launcher>) -> Result<u32, String> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.requests
+            .send(Replace { launcher, answer })
+            .await
+            .map_err(|_| {
+                "the plugin is no longer supervised (the engine is stopping)".to_owned()
+            })?;
+        answered
+            .await
+            .map_err(|_| "the supervisor stopped before the plugin was replaced".to_owned())?
+    }
 }
 
 /// Stop restarting and stop every plugin gracefully.
@@ -144,13 +189,20 @@ impl Actor for Supervisor {
 }
 
 impl Handler<Supervise> for Supervisor {
-    type Result = ();
+    type Result = MessageResult<Supervise>;
 
-    fn handle(&mut self, msg: Supervise, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Supervise, _: &mut Context<Self>) -> Self::Result {
         let stop = self.stop.subscribe();
         let (backoff, health) = (self.backoff, self.health);
-        self.loops
-            .push(actix::spawn(watch_plugin(msg, backoff, health, stop)));
+        let (requests, replacements) = tokio::sync::mpsc::channel(1);
+        self.loops.push(actix::spawn(watch_plugin(
+            msg,
+            backoff,
+            health,
+            stop,
+            replacements,
+        )));
+        MessageResult(PluginControl { requests })
     }
 }
 
@@ -216,7 +268,31 @@ async fn hung(process: &dyn PluginProcess, health: HealthCheck, name: &str) -> S
 enum Woke {
     Exited(String),
     Hung(String),
+    Replace(Replace),
     Stop,
+}
+
+/// Starts the replacement, hands it to the actor and stops `old` once its
+/// calls ended; on failure gives `old` back.
+async fn replace_process(
+    name: &str,
+    old: Box<dyn PluginProcess>,
+    launcher: &Arc<dyn Launcher>,
+) -> Result<Box<dyn PluginProcess>, (Box<dyn PluginProcess>, String)> {
+    let new = match launcher.launch().await {
+        Ok(new) => new,
+        Err(err) => return Err((old, err)),
+    };
+    launcher.attach(&*new).await;
+    launcher.previous_released().await;
+    let old_pid = old.pid();
+    old.stop().await;
+    tracing::info!(
+        plugin = name,
+        "[{name}] plugin replaced after a config change (process {old_pid} stopped, {} started)",
+        new.pid()
+    );
+    Ok(new)
 }
 
 async fn watch_plugin(
@@ -224,10 +300,11 @@ async fn watch_plugin(
     backoff: Backoff,
     health: HealthCheck,
     mut stop: watch::Receiver<bool>,
+    mut replacements: tokio::sync::mpsc::Receiver<Replace>,
 ) {
     let Supervise {
         name,
-        launcher,
+        mut launcher,
         process,
         counters,
     } = msg;
@@ -243,9 +320,34 @@ async fn watch_plugin(
         let woke = tokio::select! {
             status = exited => Woke::Exited(status),
             last = hung(&*process, health, &name) => Woke::Hung(last),
+            Some(replace) = replacements.recv() => Woke::Replace(replace),
             () = stopped(&mut stop) => Woke::Stop,
         };
         let status = match woke {
+            Woke::Replace(Replace {
+                launcher: replacement,
+                answer,
+            }) => {
+                let outcome = match replace_process(&name, process, &replacement).await {
+                    Ok(new) => {
+                        process = new;
+                        launcher = replacement;
+                        started = Instant::now();
+                        delay = backoff.initial;
+                        counters.pid.store(
+                            u64::from(process.pid()),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        Ok(process.pid())
+                    }
+                    Err((old, err)) => {
+                        process = old;
+                        Err(err)
+                    }
+                };
+                let _ = answer.send(outcome);
+                continue;
+            }
             Woke::Exited(status) => status,
             Woke::Hung(last) => {
                 tracing::error!(
@@ -263,6 +365,7 @@ async fn watch_plugin(
             }
         };
         counters.pid.store(0, std::sync::atomic::Ordering::Relaxed);
+        counters.record_error(format!("plugin process exited: {status}"));
         launcher.detach().await;
         if started.elapsed() >= backoff.stable_after {
             delay = backoff.initial;

@@ -210,6 +210,7 @@ fn end_to_end(c: &mut Criterion) {
             auto_mtls: true,
             env_prefix: "none".into(),
             env_vars: Vec::new(),
+            label: String::new(),
         };
         let handle = runtime
             .block_on(PluginHandle::start(&spec, &HostOptions::default()))

@@ -99,6 +99,7 @@ fn start(c: &mut Criterion) {
                 auto_mtls,
                 env_prefix: "none".into(),
                 env_vars: Vec::new(),
+                label: String::new(),
             };
             group.bench_function(BenchmarkId::new("engine_host_start", &parameter), |b| {
                 b.iter_custom(|iters| {

@@ -60,6 +60,9 @@ impl PluginProcess for HostedPlugin {
 /// Connects a started process to the actor that uses it.
 pub type AttachFn = Arc<dyn Fn(Option<&PluginHandle>) -> BoxFuture<'static, ()> + Send + Sync>;
 
+/// Resolves once nothing uses the connection an attach replaced.
+pub type ReleasedFn = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// Starts a plugin on the embedding program's runtime, re-verifying its
 /// checksum each time, and hands each new connection to its actor.
 pub struct HostedLauncher {
@@ -69,6 +72,9 @@ pub struct HostedLauncher {
     /// program's runtime, not by the actors' thread.
     pub runtime: tokio::runtime::Handle,
     pub attach: AttachFn,
+    /// How to know the connection a replacement took over from is unused;
+    /// `None`: at once.
+    pub released: Option<ReleasedFn>,
 }
 
 impl Launcher for HostedLauncher {
@@ -97,5 +103,12 @@ impl Launcher for HostedLauncher {
 
     fn detach(&self) -> BoxFuture<'static, ()> {
         (self.attach)(None)
+    }
+
+    fn previous_released(&self) -> BoxFuture<'static, ()> {
+        match &self.released {
+            Some(released) => released(),
+            None => async {}.boxed(),
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod ingest_token;
 pub mod metrics;
 mod notifier_link;
 mod queues;
+mod restarter;
 mod settings;
 pub mod systemd;
 pub mod unix_socket;

@@ -7,13 +7,14 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use plexus_actors::histogram::HistogramSnapshot;
+use plexus_proto::PluginKind;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// Renders every plugin's counters.
 pub fn render(stats: &[PluginStats]) -> String {
     type Pick = fn(&PluginStats) -> u64;
-    let families: [(&str, &str, &str, Pick); 15] = [
+    let families: [(&str, &str, &str, Pick); 17] = [
         (
             "plexus_events_delivered_total",
             "counter",
@@ -69,6 +70,12 @@ pub fn render(stats: &[PluginStats]) -> String {
             |s| s.counters.queue_errors,
         ),
         (
+            "plexus_events_dropped_by_operator_total",
+            "counter",
+            "Queued events an operator dropped (plexus queue drop on a live daemon).",
+            |s| s.counters.dropped_by_operator,
+        ),
+        (
             "plexus_queue_flush_errors_total",
             "counter",
             "Queue flushes that failed after their events were accepted (not durable until a later flush).",
@@ -99,6 +106,12 @@ pub fn render(stats: &[PluginStats]) -> String {
             |s| s.counters.spill_len,
         ),
         (
+            "plexus_events_in_flight",
+            "gauge",
+            "Events handed to the plugin and not answered yet.",
+            |s| s.in_flight,
+        ),
+        (
             "plexus_plugin_up",
             "gauge",
             "1 while the plugin process runs.",
@@ -124,16 +137,30 @@ pub fn render(stats: &[PluginStats]) -> String {
         let _ = writeln!(text, "# HELP {name} {help}");
         let _ = writeln!(text, "# TYPE {name} {kind}");
         for plugin in stats {
-            let _ = writeln!(
-                text,
-                "{name}{{plugin=\"{}\",kind=\"{}\"}} {}",
-                escape(&plugin.name),
-                plugin.kind,
-                pick(plugin)
-            );
+            let _ = writeln!(text, "{name}{{{}}} {}", labels(plugin), pick(plugin));
         }
     }
+    let name = "plexus_retry_queue_oldest_age_seconds";
+    let _ = writeln!(
+        text,
+        "# HELP {name} Age of the oldest event in the retry queue (0 when it is empty)."
+    );
+    let _ = writeln!(text, "# TYPE {name} gauge");
+    for plugin in stats.iter().filter(|s| s.kind == PluginKind::Notifier) {
+        let age = plugin.oldest_retry_age.unwrap_or_default().as_secs_f64();
+        let _ = writeln!(text, "{name}{{{}}} {age:.3}", labels(plugin));
+    }
     text
+}
+
+/// A plugin's labels: its short label (`<type>.<basename>`, bounded by the
+/// config) and its kind.
+fn labels(plugin: &PluginStats) -> String {
+    format!(
+        "plugin=\"{}\",kind=\"{}\"",
+        escape(&plugin.label),
+        plugin.kind
+    )
 }
 
 /// The ingestion API's requests by result (`plexus serve`).
@@ -170,11 +197,7 @@ fn render_histogram(
         let Some(histogram) = pick(plugin) else {
             continue;
         };
-        let labels = format!(
-            "plugin=\"{}\",kind=\"{}\"",
-            escape(&plugin.name),
-            plugin.kind
-        );
+        let labels = labels(plugin);
         let bounds = histogram
             .bounds
             .iter()
@@ -256,13 +279,17 @@ fn respond(request: &Request<hyper::body::Incoming>, engine: &Engine) -> Respons
 mod tests {
     use super::*;
     use plexus_actors::CounterSnapshot;
-    use plexus_proto::PluginKind;
+    use std::time::Duration;
 
     #[test]
     fn renders_one_sample_per_plugin_and_family() {
         let stats = vec![PluginStats {
             name: "/bin/my \"odd\" plugin".into(),
+            label: "notifier.my \"odd\" plugin".into(),
             kind: PluginKind::Notifier,
+            in_flight: 5,
+            oldest_retry_age: Some(Duration::from_millis(2500)),
+            last_error: None,
             counters: CounterSnapshot {
                 delivered: 7,
                 queue_len: 3,
@@ -278,25 +305,35 @@ mod tests {
             batch_size: None,
         }];
         let text = render(&stats);
-        assert!(text.contains("plexus_events_delivered_total{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 7"), "{text}");
+        assert!(text.contains("plexus_events_delivered_total{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 7"), "{text}");
         assert!(text.contains(
-            "plexus_queue_length{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 3"
+            "plexus_queue_length{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 3"
         ));
         assert!(text.contains(
-            "plexus_plugin_up{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 1"
+            "plexus_plugin_up{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 1"
         ));
-        assert_eq!(text.matches("# TYPE").count(), 17);
-        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"0.1\"} 3"), "{text}");
-        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"+Inf\"} 4"), "{text}");
-        assert!(text.contains("plexus_delivery_call_seconds_count{plugin=\"/bin/my \\\"odd\\\" plugin\",kind=\"notifier\"} 4"), "{text}");
+        assert!(text.contains(
+            "plexus_events_in_flight{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 5"
+        ));
+        assert!(text.contains(
+            "plexus_retry_queue_oldest_age_seconds{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 2.500"
+        ), "{text}");
+        assert_eq!(text.matches("# TYPE").count(), 20);
+        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"0.1\"} 3"), "{text}");
+        assert!(text.contains("plexus_delivery_call_seconds_bucket{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\",le=\"+Inf\"} 4"), "{text}");
+        assert!(text.contains("plexus_delivery_call_seconds_count{plugin=\"notifier.my \\\"odd\\\" plugin\",kind=\"notifier\"} 4"), "{text}");
     }
 
     #[test]
     fn the_grafana_dashboard_uses_only_metrics_that_exist() {
         let dashboard = include_str!("../../contrib/grafana-dashboard.json");
         let stats = vec![PluginStats {
-            name: "p".into(),
+            name: "/bin/p".into(),
+            label: "notifier.p".into(),
             kind: PluginKind::Notifier,
+            in_flight: 0,
+            oldest_retry_age: None,
+            last_error: None,
             counters: CounterSnapshot::default(),
             call_latency: Some(HistogramSnapshot {
                 bounds: &[1.0],

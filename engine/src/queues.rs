@@ -27,6 +27,8 @@ pub enum QueueStoreError {
     Storage(#[from] plexus_storage::StorageError),
     #[error("queue task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Queue(#[from] plexus_actors::queue::QueueError),
     #[error("[{plugin}] recovering the write-ahead log: {source}")]
     Recovery {
         plugin: String,
@@ -108,6 +110,53 @@ impl QueueStore {
                 spill: Arc::new(StorageQueue(spill)),
                 write_ahead,
             })
+        })
+        .await?
+    }
+
+    /// Queues holding events that none of the notifiers named `claimed`
+    /// will deliver: a notifier removed from the config, or one whose `cmd`
+    /// or `args` changed (its queue name derives from them). Returns
+    /// `(queue name, events)`; write-ahead logs show as `<name>.ahead`.
+    pub async fn unclaimed(
+        &self,
+        claimed: &[String],
+    ) -> Result<Vec<(String, u64)>, QueueStoreError> {
+        let store = self.store.clone();
+        let wal_dir = self.wal_dir.clone();
+        let claimed = claimed.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let is_claimed = |base: &str| claimed.iter().any(|name| name == base);
+            let mut found = Vec::new();
+            for name in store.names()? {
+                let base = name
+                    .strip_suffix(".retry")
+                    .or_else(|| name.strip_suffix(".spill"))
+                    .unwrap_or(&name);
+                if is_claimed(base) {
+                    continue;
+                }
+                let len = store.queue(&name)?.len();
+                if len > 0 {
+                    found.push((name, len));
+                }
+            }
+            if let Ok(entries) = std::fs::read_dir(&wal_dir) {
+                for entry in entries.filter_map(Result::ok) {
+                    let base = entry.file_name().to_string_lossy().into_owned();
+                    if is_claimed(&base) || !entry.path().is_dir() {
+                        continue;
+                    }
+                    // A log another process holds (or a damaged one) is
+                    // reported by `plexus queue stats`, not here.
+                    if let Ok(log) = LogQueue::open(entry.path(), LogOptions::default()) {
+                        if !log.is_empty() {
+                            found.push((format!("{base}.ahead"), log.len()));
+                        }
+                    }
+                }
+            }
+            Ok(found)
         })
         .await?
     }

@@ -201,3 +201,100 @@ fn a_kind_the_config_lacks_is_exit_status_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("the config has no ipfilter plugin"));
 }
+
+/// `plexus call --socket` asks a running daemon's plugins through its admin
+/// API: the same answers and exit statuses, no plugin started by the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugins_of_a_running_daemon() {
+    let setup = Setup::new();
+    let socket = setup.dir.path().join("data").join("plexus.sock");
+    let daemon =
+        plexus_interop::daemon::ServeDaemon::start_file(&setup.config(), &[], &socket).await;
+    let call = |args: &[&str]| {
+        Command::new(workspace_bin("plexus"))
+            .args(["--log", "warn", "call", "--socket"])
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let user = ok(&call(&[
+        "auth",
+        "password",
+        "--user",
+        "alice",
+        "--password",
+        "wonderland",
+    ]));
+    let json: serde_json::Value = serde_json::from_str(&user).expect(&user);
+    assert_eq!(json["username"], "alice");
+    let stderr = refused(&call(&[
+        "auth",
+        "password",
+        "--user",
+        "alice",
+        "--password",
+        "nope",
+    ]));
+    assert!(
+        stderr.contains("plugin "),
+        "the plugin's own message: {stderr}"
+    );
+    let answer = ok(&call(&[
+        "auth",
+        "keyboard-interactive",
+        "--user",
+        "alice",
+        "--answer",
+        "wonderland",
+    ]));
+    assert!(answer.starts_with("authenticated at step 2"), "{answer}");
+
+    let secret = ok(&call(&[
+        "kms",
+        "encrypt",
+        "--payload",
+        "s3cr3t",
+        "--url",
+        "hashivault://local",
+    ]));
+    let secret: serde_json::Value = serde_json::from_str(&secret).expect(&secret);
+    let plain = ok(&call(&[
+        "kms",
+        "decrypt",
+        "--status",
+        secret["status"].as_str().unwrap(),
+        "--payload",
+        secret["payload"].as_str().unwrap(),
+    ]));
+    assert_eq!(plain.trim(), "s3cr3t");
+
+    let stderr = refused(&call(&["ipfilter", "--ip", "192.168.1.9"]));
+    assert!(stderr.contains("ip 192.168.1.9 denied by"), "{stderr}");
+
+    // The daemon's notifier writes what its searcher reads.
+    let emit = Command::new(workspace_bin("plexus"))
+        .args(["emit", "-n", "3", "--quiet", "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert!(emit.status.success());
+    let mut found = serde_json::Value::Null;
+    for _ in 0..100 {
+        let answer = ok(&call(&["search", "fs", "--limit", "10"]));
+        found = serde_json::from_str(&answer).expect(&answer);
+        if found.as_array().is_some_and(|events| events.len() >= 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        found.as_array().is_some_and(|events| events.len() >= 3),
+        "{found}"
+    );
+    daemon.stop().await;
+
+    let output = call(&["ipfilter", "--ip", "10.0.0.1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("cannot reach plexus serve"));
+}

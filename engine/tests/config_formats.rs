@@ -204,8 +204,10 @@ fn logs_have_no_colour_codes_in_a_pipe_and_json_lines_on_request() {
         })
         .expect("the plugin's start line");
     assert_eq!(plugin_line["level"], "INFO");
+    // The short label SFTPGo's logger name has, and the path as its own field.
+    assert_eq!(plugin_line["plugin"], "notifier.notifier-jsonl");
     assert_eq!(
-        plugin_line["plugin"],
+        plugin_line["path"],
         serde_json::json!(workspace_bin("notifier-jsonl").display().to_string())
     );
 }

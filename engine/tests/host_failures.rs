@@ -25,6 +25,7 @@ fn spec(cmd: &Path) -> LaunchSpec {
         auto_mtls: false,
         env_prefix: String::new(),
         env_vars: Vec::new(),
+        label: String::new(),
     }
 }
 

@@ -21,6 +21,7 @@ fn spec(cmd: &Path, args: Vec<String>, auto_mtls: bool, env_vars: &[&str]) -> La
         auto_mtls,
         env_prefix: "none".into(),
         env_vars: env_vars.iter().map(|s| s.to_string()).collect(),
+        label: String::new(),
     }
 }
 

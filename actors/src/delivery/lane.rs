@@ -182,12 +182,12 @@ impl LaneState {
             let alone = self.max_batch == 1 || first.wire_len > self.lane.max_batch_bytes;
             let call = if alone {
                 let outcome = transport.deliver(first.event.clone());
-                Call::one(first, outcome)
+                Call::one(first, outcome, transport.clone())
             } else {
                 let jobs = self.take_batch(first);
                 let events = jobs.iter().map(|job| job.event.clone()).collect();
                 let outcomes = transport.deliver_batch(events);
-                Call::many(jobs, outcomes)
+                Call::many(jobs, outcomes, transport.clone())
             };
             self.in_flight.push(call);
         }
@@ -246,35 +246,55 @@ enum Settled {
     Many(Vec<Job>, Vec<Result<(), DeliveryError>>, Instant),
 }
 
-/// One call in flight and the events it carries.
-/// The `Instant` is when the call was sent.
-enum Call {
-    One(
-        Option<Job>,
-        BoxFuture<'static, Result<(), DeliveryError>>,
-        Instant,
-    ),
+/// One call in flight and the events it carries, sent at `started`. The
+/// transport it went through is held until it ends, so whoever replaces a
+/// plugin's process can tell when nothing uses the old connection any
+/// more (its last reference drops).
+struct Call {
+    carried: Carried,
+    started: Instant,
+    _transport: Arc<dyn NotifierTransport>,
+}
+
+/// The events of a call and the outcome(s) to come.
+enum Carried {
+    One(Option<Job>, BoxFuture<'static, Result<(), DeliveryError>>),
     Many(
         Option<Vec<Job>>,
         BoxFuture<'static, Vec<Result<(), DeliveryError>>>,
-        Instant,
     ),
 }
 
 impl Call {
-    fn one(job: Job, outcome: BoxFuture<'static, Result<(), DeliveryError>>) -> Call {
-        Call::One(Some(job), outcome, Instant::now())
+    fn one(
+        job: Job,
+        outcome: BoxFuture<'static, Result<(), DeliveryError>>,
+        transport: Arc<dyn NotifierTransport>,
+    ) -> Call {
+        Call {
+            carried: Carried::One(Some(job), outcome),
+            started: Instant::now(),
+            _transport: transport,
+        }
     }
 
-    fn many(jobs: Vec<Job>, outcomes: BoxFuture<'static, Vec<Result<(), DeliveryError>>>) -> Call {
-        Call::Many(Some(jobs), outcomes, Instant::now())
+    fn many(
+        jobs: Vec<Job>,
+        outcomes: BoxFuture<'static, Vec<Result<(), DeliveryError>>>,
+        transport: Arc<dyn NotifierTransport>,
+    ) -> Call {
+        Call {
+            carried: Carried::Many(Some(jobs), outcomes),
+            started: Instant::now(),
+            _transport: transport,
+        }
     }
 
     /// The events of a call abandoned before it finished.
     fn into_jobs(self) -> Vec<Job> {
-        match self {
-            Call::One(job, _, _) => job.into_iter().collect(),
-            Call::Many(jobs, _, _) => jobs.unwrap_or_default(),
+        match self.carried {
+            Carried::One(job, _) => job.into_iter().collect(),
+            Carried::Many(jobs, _) => jobs.unwrap_or_default(),
         }
     }
 }
@@ -284,19 +304,21 @@ impl Future for Call {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Settled> {
         // Every field is Unpin (boxed futures, owned values).
-        match self.get_mut() {
-            Call::One(job, future, started) => {
+        let call = self.get_mut();
+        let started = call.started;
+        match &mut call.carried {
+            Carried::One(job, future) => {
                 let result = futures::ready!(future.as_mut().poll(cx));
                 match job.take() {
-                    Some(job) => Poll::Ready(Settled::One(job, result, *started)),
+                    Some(job) => Poll::Ready(Settled::One(job, result, started)),
                     // Polled again after completion: FuturesUnordered never does.
                     None => Poll::Pending,
                 }
             }
-            Call::Many(jobs, future, started) => {
+            Carried::Many(jobs, future) => {
                 let results = futures::ready!(future.as_mut().poll(cx));
                 match jobs.take() {
-                    Some(jobs) => Poll::Ready(Settled::Many(jobs, results, *started)),
+                    Some(jobs) => Poll::Ready(Settled::Many(jobs, results, started)),
                     None => Poll::Pending,
                 }
             }

@@ -167,6 +167,40 @@ impl Ledger {
         self.queues.write_ahead.len()
     }
 
+    /// The timestamp (ns since the epoch) of the oldest event in the retry
+    /// queue, the one the age rule drops first; `None` when it is empty.
+    /// Reads one record from disk.
+    pub fn oldest_retry_event_ns(&self) -> Result<Option<i64>, QueueError> {
+        if self.queues.retry.is_empty() {
+            return Ok(None);
+        }
+        let peeked = self.queues.retry.peek_from(0, 1)?;
+        Ok(peeked.records.first().map(|record| record.event_ts_ns))
+    }
+
+    /// Drops every event waiting in the retry and spill queues (an
+    /// operator's `plexus queue drop` on a live daemon), counting them as
+    /// dropped by the operator; returns how many went from each queue, or
+    /// `None` while a re-drive pass has records out (try again once it
+    /// ended), so no queued event is both dropped and re-sent. A spilled
+    /// event the drainer already handed to the plugin may still arrive.
+    /// Blocks on disk: call it from a blocking thread.
+    pub fn drop_queued(&self) -> Result<Option<(u64, u64)>, QueueError> {
+        let _admission = self.admission.lock().unwrap_or_else(|p| p.into_inner());
+        if self.pass_pending.load(Ordering::Acquire) > 0 {
+            return Ok(None);
+        }
+        let retry = drain_queue(&*self.queues.retry)?;
+        let spill = drain_queue(&*self.queues.spill)?;
+        PluginCounters::add(&self.counters.dropped_by_operator, retry + spill);
+        tracing::warn!(
+            plugin = &*self.name,
+            "[{}] an operator dropped {retry} events from the retry queue and {spill} from the spill queue",
+            self.name
+        );
+        Ok(Some((retry, spill)))
+    }
+
     /// While events wait in the spill queue, newer ones go there too, so
     /// the plugin gets them in order.
     pub fn spilling(&self) -> bool {
@@ -357,6 +391,7 @@ impl Ledger {
 
     fn failed(&self, job: &Job, err: &DeliveryError, batch: &mut Batch, touched: &mut Touched) {
         PluginCounters::incr(&self.counters.failed);
+        self.counters.record_error(err.to_string());
         let event = &job.event;
         let guard = self.admission.lock().unwrap_or_else(|p| p.into_inner());
         // Spill records this batch removes no longer count; re-driven
@@ -613,5 +648,22 @@ impl BurstLog {
         } else {
             tracing::warn!(plugin = name, "[{name}] {message}");
         }
+    }
+}
+
+/// Removes every record of `queue`, oldest first, in chunks; returns how
+/// many were removed.
+fn drain_queue(queue: &dyn crate::queue::RecordQueue) -> Result<u64, QueueError> {
+    const CHUNK: usize = 4096;
+    let mut removed = 0u64;
+    loop {
+        let peeked = queue.peek_from(0, CHUNK)?;
+        if peeked.records.is_empty() {
+            queue.sync()?;
+            return Ok(removed);
+        }
+        let seqs: Vec<u64> = peeked.records.iter().map(|record| record.seq).collect();
+        queue.remove(&seqs)?;
+        removed += seqs.len() as u64;
     }
 }

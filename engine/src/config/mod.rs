@@ -20,7 +20,7 @@ pub mod weak;
 
 pub use engine_section::{EngineSection, ServeSettings};
 pub use env::apply_plugin_overrides;
-pub use plugin::{AuthOptions, KmsOptions, NotifierOptions, PluginConfig};
+pub use plugin::{plugin_labels, AuthOptions, KmsOptions, NotifierOptions, PluginConfig};
 
 use std::path::Path;
 

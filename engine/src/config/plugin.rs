@@ -139,6 +139,62 @@ impl PluginConfig {
             auto_mtls: self.auto_mtls,
             env_prefix: self.env_prefix.clone(),
             env_vars: self.env_vars.clone(),
+            label: String::new(),
         })
+    }
+}
+
+/// Each plugin's short label for structured logs and metrics:
+/// `<type>.<basename>` (SFTPGo's logger name without `plugins.`), with
+/// `.<index>` (its place in `plugins`) when two entries would share one.
+pub fn plugin_labels(plugins: &[PluginConfig]) -> Vec<String> {
+    let base: Vec<String> = plugins
+        .iter()
+        .map(|plugin| match plugin.plugin_kind() {
+            Ok(kind) => crate::host::default_label(kind, &plugin.cmd),
+            Err(_) => format!("{}.{}", plugin.kind, plugin.cmd),
+        })
+        .collect();
+    base.iter()
+        .enumerate()
+        .map(|(index, label)| {
+            if base.iter().filter(|other| *other == label).count() > 1 {
+                format!("{label}.{index}")
+            } else {
+                label.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    fn plugin(kind: &str, cmd: &str) -> PluginConfig {
+        PluginConfig {
+            kind: kind.to_owned(),
+            cmd: cmd.to_owned(),
+            ..PluginConfig::default()
+        }
+    }
+
+    #[test]
+    fn labels_are_type_and_basename_with_the_index_only_when_shared() {
+        let plugins = [
+            plugin("notifier", "/usr/bin/sftpgo-plugin-pubsub"),
+            plugin("notifier", "/opt/a/eventstore"),
+            plugin("notifier", "/opt/b/eventstore"),
+            plugin("auth", "/usr/bin/eventstore"),
+        ];
+        assert_eq!(
+            plugin_labels(&plugins),
+            [
+                "notifier.sftpgo-plugin-pubsub",
+                "notifier.eventstore.1",
+                "notifier.eventstore.2",
+                "auth.eventstore",
+            ]
+        );
     }
 }

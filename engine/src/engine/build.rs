@@ -7,9 +7,10 @@ use crate::actor_thread::ActorThread;
 use crate::clients;
 use crate::config::{self, PluginConfig};
 use crate::host::PluginHandle;
-use crate::hosted::{AttachFn, HostedLauncher, HostedPlugin};
+use crate::hosted::{AttachFn, HostedPlugin, ReleasedFn};
 use crate::notifier_link::notifier_transport;
 use crate::queues::QueueStore;
+use crate::restarter::{Connections, Restarter};
 use crate::settings::EngineSettings;
 use actix::prelude::*;
 use futures::FutureExt;
@@ -52,7 +53,8 @@ impl Engine {
         // The store holds the data directory: plugins recorded there belong
         // to a host that is gone.
         settings.host.pid_records = Some(stop_orphans(&settings.data_dir)?);
-        let started = start_plugins(&plugins, &settings).await?;
+        let labels = config::plugin_labels(&plugins);
+        let started = start_plugins(&plugins, &labels, &settings).await?;
         let actors = ActorThread::start().await.map_err(EngineError::System)?;
         let runtime = tokio::runtime::Handle::current();
         let supervisor = actors
@@ -68,6 +70,7 @@ impl Engine {
             .map(|s| &plugins[s.index])
             .collect();
         let queue_names = queue_names(&notifier_configs);
+        warn_unclaimed_queues(&store, &queue_names).await;
         let mut builder = Builder {
             settings: &settings,
             actors: &actors,
@@ -84,6 +87,7 @@ impl Engine {
         let mut queue_names = queue_names.into_iter();
         for started in started {
             let config = plugins[started.index].clone();
+            let label = labels[started.index].clone();
             match started.kind {
                 PluginKind::Notifier => {
                     let queue_name = queue_names.next().unwrap_or_default();
@@ -93,29 +97,62 @@ impl Engine {
                             settings.durability == plexus_actors::Durability::WriteAhead,
                         )
                         .await?;
-                    builder.add_notifier(config, started.handle, queues).await?;
+                    builder
+                        .add_notifier(
+                            started.index,
+                            config,
+                            label,
+                            queue_name,
+                            started.handle,
+                            queues,
+                        )
+                        .await?;
                 }
                 PluginKind::Auth => {
                     let entry = builder
-                        .add_service(config, started.handle, clients::Auth::with_reply_limit)
+                        .add_service(
+                            started.index,
+                            config,
+                            label,
+                            started.handle,
+                            clients::Auth::with_reply_limit,
+                        )
                         .await?;
                     builder.auth.push(entry);
                 }
                 PluginKind::Kms => {
                     let entry = builder
-                        .add_service(config, started.handle, clients::Kms::with_reply_limit)
+                        .add_service(
+                            started.index,
+                            config,
+                            label,
+                            started.handle,
+                            clients::Kms::with_reply_limit,
+                        )
                         .await?;
                     builder.kms.push(entry);
                 }
                 PluginKind::IpFilter => {
                     let entry = builder
-                        .add_service(config, started.handle, clients::IpFilter::with_reply_limit)
+                        .add_service(
+                            started.index,
+                            config,
+                            label,
+                            started.handle,
+                            clients::IpFilter::with_reply_limit,
+                        )
                         .await?;
                     builder.ipfilters.push(entry);
                 }
                 PluginKind::EventSearcher => {
                     let entry = builder
-                        .add_service(config, started.handle, clients::Searcher::with_reply_limit)
+                        .add_service(
+                            started.index,
+                            config,
+                            label,
+                            started.handle,
+                            clients::Searcher::with_reply_limit,
+                        )
                         .await?;
                     builder.searcher = Some(entry);
                 }
@@ -156,6 +193,21 @@ impl Engine {
     }
 }
 
+/// Events left in queues no configured notifier will deliver are not lost
+/// silently: the log says where they are and what to do.
+async fn warn_unclaimed_queues(store: &QueueStore, claimed: &[String]) {
+    match store.unclaimed(claimed).await {
+        Ok(unclaimed) => {
+            for (queue, events) in unclaimed {
+                tracing::warn!(
+                    "queue {queue} holds {events} events that no configured notifier will deliver (its entry was removed, or its cmd or args changed); restore the entry to deliver them, or `plexus queue drop --plugin {queue}` to discard them"
+                );
+            }
+        }
+        Err(err) => tracing::warn!("cannot look for unclaimed queues: {err}"),
+    }
+}
+
 /// Opens `<data_dir>/plugins` and kills the plugins a crashed host left
 /// running there (see [`crate::host::pid_records`]).
 fn stop_orphans(
@@ -181,13 +233,15 @@ fn stop_orphans(
 /// the first failure in config order.
 async fn start_plugins(
     plugins: &[PluginConfig],
+    labels: &[String],
     settings: &EngineSettings,
 ) -> Result<Vec<Started>, EngineError> {
     let mut specs = Vec::new();
-    for (index, plugin) in plugins.iter().enumerate() {
-        let spec = plugin
+    for ((index, plugin), label) in plugins.iter().enumerate().zip(labels) {
+        let mut spec = plugin
             .launch_spec()
             .map_err(|err| EngineError::Config(vec![format!("plugins[{index}]: {err}")]))?;
+        spec.label = label.clone();
         specs.push((index, spec));
     }
     let starts = specs.iter().map(|(index, spec)| async move {
@@ -240,25 +294,32 @@ impl Builder<'_> {
     async fn supervise(
         &self,
         config: &PluginConfig,
+        label: &str,
         handle: PluginHandle,
         counters: &Arc<PluginCounters>,
         attach: AttachFn,
-    ) -> Result<(), EngineError> {
-        let spec = config
+        released: Option<ReleasedFn>,
+    ) -> Result<Restarter, EngineError> {
+        let mut spec = config
             .launch_spec()
             .map_err(|err| EngineError::Config(vec![err]))?;
+        spec.label = label.to_owned();
         // Known from now on, not only once the supervisor's task runs.
         counters.pid.store(
             u64::from(handle.pid()),
             std::sync::atomic::Ordering::Relaxed,
         );
-        let launcher = Arc::new(HostedLauncher {
-            spec,
+        let restarter = Restarter {
+            control: None,
             options: self.settings.host.clone(),
             runtime: self.runtime.clone(),
             attach,
-        });
-        self.supervisor
+            released,
+            label: label.to_owned(),
+        };
+        let launcher = restarter.launcher(spec);
+        let control = self
+            .supervisor
             .send(Supervise {
                 name: Arc::from(config.cmd.as_str()),
                 launcher,
@@ -269,12 +330,19 @@ impl Builder<'_> {
             .map_err(|source| EngineError::Mailbox {
                 actor: "the supervisor",
                 source,
-            })
+            })?;
+        Ok(Restarter {
+            control: Some(control),
+            ..restarter
+        })
     }
 
     async fn add_notifier(
         &mut self,
+        index: usize,
         config: PluginConfig,
+        label: String,
+        queue_name: String,
         handle: PluginHandle,
         queues: PluginQueues,
     ) -> Result<(), EngineError> {
@@ -298,6 +366,8 @@ impl Builder<'_> {
         counters
             .batched
             .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);
+        let connections = Arc::new(Connections::default());
+        connections.attached(&transport);
         let actor = NotifierActor::new(settings, Some(transport), queues, counters.clone());
         let notifier = actor.handle();
         // What a stopped host left written ahead is delivered first.
@@ -327,14 +397,17 @@ impl Builder<'_> {
             .map_err(EngineError::System)?;
         let attach_to = notifier.clone();
         let plugin_counters = counters.clone();
+        let tracked = connections.clone();
         let attach: AttachFn = Arc::new(move |handle: Option<&PluginHandle>| {
             let notifier = attach_to.clone();
             let Some(handle) = handle else {
+                tracked.detached();
                 notifier.connect(None);
                 return futures::future::ready(()).boxed();
             };
             let (name, channel) = (handle.name().to_owned(), handle.channel());
             let counters = plugin_counters.clone();
+            let tracked = tracked.clone();
             async move {
                 let (transport, batched) =
                     notifier_transport(&name, channel, rpc_timeout, max_reply_bytes, batching)
@@ -342,11 +415,20 @@ impl Builder<'_> {
                 counters
                     .batched
                     .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);
+                tracked.attached(&transport);
                 notifier.connect(Some(transport));
             }
             .boxed()
         });
-        self.supervise(&config, handle, &counters, attach).await?;
+        // Calls on a replaced connection may take up to the RPC deadline.
+        let deadline = rpc_timeout + Duration::from_secs(1);
+        let released: ReleasedFn = Arc::new(move || {
+            let connections = connections.clone();
+            async move { connections.previous_released(deadline).await }.boxed()
+        });
+        let restarter = self
+            .supervise(&config, &label, handle, &counters, attach, Some(released))
+            .await?;
         self.filters.push(NotifierFilter {
             fs_events: options.fs_events.clone(),
             provider_events: options.provider_events.clone(),
@@ -358,7 +440,11 @@ impl Builder<'_> {
             handle: notifier.clone(),
         });
         self.notifiers.push(NotifierEntry {
+            index,
             handle: notifier,
+            label,
+            queue_name,
+            restarter,
             config: std::sync::Mutex::new(config),
         });
         Ok(())
@@ -366,7 +452,9 @@ impl Builder<'_> {
 
     async fn add_service<C>(
         &mut self,
+        index: usize,
         config: PluginConfig,
+        label: String,
         handle: PluginHandle,
         make_client: fn(tonic::transport::Channel, Duration, usize) -> C,
     ) -> Result<ServiceEntry<C>, EngineError>
@@ -396,11 +484,17 @@ impl Builder<'_> {
             }
             .boxed()
         });
-        self.supervise(&config, handle, &counters, attach).await?;
+        let restarter = self
+            .supervise(&config, &label, handle, &counters, attach, None)
+            .await?;
         Ok(ServiceEntry {
+            index,
             name: Arc::from(config.cmd.as_str()),
+            label,
+            restarter,
             actor,
             counters,
+            running: std::sync::Mutex::new(config.clone()),
             config,
         })
     }

@@ -11,6 +11,10 @@ use plexus_actors::service::CallError;
 pub enum EngineError {
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
     Config(Vec<String>),
+    /// A reload applied what it could; these plugins kept their old
+    /// process.
+    #[error("reload incomplete:\n  {}", .0.join("\n  "))]
+    Reload(Vec<String>),
     #[error(transparent)]
     Plugin(#[from] HostError),
     #[error("queue: {0}")]

@@ -36,8 +36,18 @@ use std::time::Duration;
 /// One plugin's statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginStats {
+    /// The plugin's path (its `cmd`), as log lines are prefixed.
     pub name: String,
+    /// The short, stable label of metrics and structured logs:
+    /// `<type>.<basename>`, with `.<index>` when two entries share one.
+    pub label: String,
     pub kind: PluginKind,
+    /// Notifiers: events handed to the plugin and not answered yet.
+    pub in_flight: u64,
+    /// Notifiers: how old the oldest event in the retry queue is.
+    pub oldest_retry_age: Option<Duration>,
+    /// The last failure seen (a delivery error, a process exit).
+    pub last_error: Option<plexus_actors::counters::LastError>,
     /// Delivery counters (notifiers) and restarts/pid (every kind).
     pub counters: CounterSnapshot,
     /// Notifiers: how long delivery calls took, and events per call.
@@ -46,7 +56,13 @@ pub struct PluginStats {
 }
 
 struct NotifierEntry {
+    /// Its place in the config's `plugins`.
+    index: usize,
     handle: NotifierHandle,
+    label: String,
+    /// The name of its queues in the data directory.
+    queue_name: String,
+    restarter: crate::restarter::Restarter,
     /// The config entry in force; a reload replaces its filters and retry
     /// settings.
     config: std::sync::Mutex<PluginConfig>,
@@ -55,9 +71,26 @@ struct NotifierEntry {
 impl NotifierEntry {
     fn stats(&self) -> PluginStats {
         let ledger = &self.handle.ledger;
+        let oldest_retry_age = match ledger.oldest_retry_event_ns() {
+            Ok(oldest) => oldest.map(|event_ns| {
+                let now_ns = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i64)
+                    .unwrap_or(0);
+                Duration::from_nanos(now_ns.saturating_sub(event_ns).max(0) as u64)
+            }),
+            Err(err) => {
+                tracing::debug!("[{}] reading the oldest queued event: {err}", ledger.name());
+                None
+            }
+        };
         PluginStats {
             name: ledger.name().to_string(),
+            label: self.label.clone(),
             kind: PluginKind::Notifier,
+            in_flight: self.handle.in_flight(),
+            oldest_retry_age,
+            last_error: ledger.counters().last_error(),
             counters: ledger
                 .counters()
                 .snapshot(ledger.retry_len(), ledger.spill_len()),
@@ -68,10 +101,19 @@ impl NotifierEntry {
 }
 
 struct ServiceEntry<C: Unpin + 'static> {
+    /// Its place in the config's `plugins`.
+    index: usize,
     name: Arc<str>,
+    label: String,
+    restarter: crate::restarter::Restarter,
     actor: Addr<ServiceActor<C>>,
     counters: Arc<PluginCounters>,
+    /// The config entry the engine started with: what routes calls
+    /// (`auth_options`, `kms_options`), which a reload never changes.
     config: PluginConfig,
+    /// The entry the running process was started from; a reload that
+    /// restarts the plugin replaces it.
+    running: std::sync::Mutex<PluginConfig>,
 }
 
 impl<C: Clone + Unpin + Send + 'static> ServiceEntry<C> {
@@ -89,7 +131,11 @@ impl<C: Clone + Unpin + Send + 'static> ServiceEntry<C> {
     fn stats(&self, kind: PluginKind) -> PluginStats {
         PluginStats {
             name: self.name.to_string(),
+            label: self.label.clone(),
             kind,
+            in_flight: 0,
+            oldest_retry_age: None,
+            last_error: self.counters.last_error(),
             counters: self.counters.snapshot(0, 0),
             call_latency: None,
             batch_size: None,
@@ -148,6 +194,59 @@ impl Engine {
                 .map(|e| e.stats(PluginKind::EventSearcher)),
         );
         stats
+    }
+
+    /// Drops the events waiting in the retry and spill queues of the
+    /// notifiers `plugin` names (a label, a path or a queue name); returns
+    /// `(label, from the retry queue, from the spill queue)` for each.
+    pub async fn drop_queued(&self, plugin: &str) -> Result<Vec<(String, u64, u64)>, EngineError> {
+        let matching: Vec<&NotifierEntry> = self
+            .notifiers
+            .iter()
+            .filter(|entry| {
+                entry.label == plugin
+                    || &**entry.handle.ledger.name() == plugin
+                    || entry.queue_name == plugin
+            })
+            .collect();
+        if matching.is_empty() {
+            let known: Vec<&str> = self.notifiers.iter().map(|e| e.label.as_str()).collect();
+            return Err(EngineError::NoPlugin(format!(
+                "no notifier named {plugin:?} (the notifiers: {})",
+                known.join(", ")
+            )));
+        }
+        let mut dropped = Vec::new();
+        for entry in matching {
+            // A re-drive pass in progress ends within the RPC deadline.
+            let deadline = tokio::time::Instant::now() + self.settings.rpc_timeout * 2;
+            loop {
+                let ledger = entry.handle.ledger.clone();
+                let outcome = tokio::task::spawn_blocking(move || ledger.drop_queued())
+                    .await
+                    .map_err(|source| EngineError::Task {
+                        task: "dropping queued events",
+                        source,
+                    })?
+                    .map_err(|err| {
+                        EngineError::Queue(crate::queues::QueueStoreError::Queue(err))
+                    })?;
+                if let Some((retry, spill)) = outcome {
+                    dropped.push((entry.label.clone(), retry, spill));
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(EngineError::Queue(crate::queues::QueueStoreError::Queue(
+                        plexus_actors::queue::QueueError {
+                            queue: entry.label.clone(),
+                            message: "a re-drive pass kept the queue busy; try again".to_owned(),
+                        },
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Stops the engine without losing an accepted event: deliveries in

@@ -122,14 +122,24 @@ pub fn mirrored_text(record: &LogRecord) -> String {
     message
 }
 
+/// Whose lines a mirror logs: the plugin's path, which prefixes every
+/// line, and its short label (`<type>.<basename>`), the `plugin` field of
+/// structured (JSON) logs.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    pub path: Arc<str>,
+    pub label: Arc<str>,
+}
+
 /// Logs one plugin line at its level, prefixed with the plugin's path.
-pub fn emit(plugin: &str, stream: &str, record: &LogRecord) {
+pub fn emit(source: &LogSource, stream: &str, record: &LogRecord) {
     let message = mirrored_text(record);
     let module = escape_controls(record.module.as_deref().unwrap_or(""));
     let module = &*module;
+    let (path, label) = (&*source.path, &*source.label);
     macro_rules! log_at {
         ($macro:ident) => {
-            tracing::$macro!(target: "plexus::plugin", plugin = plugin, stream = stream, module = module, "[{plugin}] {message}")
+            tracing::$macro!(target: "plexus::plugin", plugin = label, path = path, stream = stream, module = module, "[{path}] {message}")
         };
     }
     match record.level {
@@ -143,7 +153,7 @@ pub fn emit(plugin: &str, stream: &str, record: &LogRecord) {
 
 /// Mirrors a stream until it ends; with a tail, remembers its last lines.
 pub fn spawn_mirror<R>(
-    plugin: Arc<str>,
+    source: LogSource,
     stream: &'static str,
     mut reader: R,
     max_line: usize,
@@ -163,11 +173,12 @@ where
                             tail.push(&text);
                         }
                     }
-                    emit(&plugin, stream, &classifier.classify(&text));
+                    emit(&source, stream, &classifier.classify(&text));
                 }
                 Ok(None) => break,
                 Err(err) => {
-                    tracing::debug!(target: "plexus::plugin", plugin = &*plugin, "[{plugin}] {stream} read error: {err}");
+                    let (path, label) = (&*source.path, &*source.label);
+                    tracing::debug!(target: "plexus::plugin", plugin = label, path = path, "[{path}] {stream} read error: {err}");
                     break;
                 }
             }
@@ -309,10 +320,14 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(messages.clone());
         let json = r#"{"@level":"info","@message":"ok\n2026-01-01T00:00:00Z  INFO plexus::engine: audit disabled","@module":"m\u001b[2J","user\nname":"x\r\u001b[31m"}"#;
         let plain = "[WARN] fine\x1b]0;title\x07 \u{202e}txt";
+        let source = LogSource {
+            path: Arc::from("/bin/plugin"),
+            label: Arc::from("notifier.plugin"),
+        };
         tracing::subscriber::with_default(subscriber, || {
             let mut classifier = LineClassifier::new();
-            emit("/bin/plugin", "stderr", &classifier.classify(json));
-            emit("/bin/plugin", "stderr", &classifier.classify(plain));
+            emit(&source, "stderr", &classifier.classify(json));
+            emit(&source, "stderr", &classifier.classify(plain));
         });
         let messages = messages.0.lock().unwrap().clone();
         assert_eq!(messages.len(), 2);

@@ -26,4 +26,4 @@ pub mod transport;
 pub use error::{HostError, Step};
 pub use process::ExitInfo;
 pub use start::check_health;
-pub use start::{HostOptions, LaunchSpec, PluginHandle};
+pub use start::{default_label, HostOptions, LaunchSpec, PluginHandle};

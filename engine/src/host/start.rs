@@ -34,6 +34,30 @@ pub struct LaunchSpec {
     pub auto_mtls: bool,
     pub env_prefix: String,
     pub env_vars: Vec<String>,
+    /// The short label of structured logs and metrics; empty: derived as
+    /// `<type>.<basename>` (see [`LaunchSpec::label`]).
+    pub label: String,
+}
+
+impl LaunchSpec {
+    /// The plugin's short label: the one configured, or `<type>.<basename>`.
+    pub fn label(&self) -> String {
+        if self.label.is_empty() {
+            default_label(self.kind, &self.cmd)
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
+/// `<type>.<basename>`, as SFTPGo names a plugin's logger
+/// (`plugins.<type>.<basename>`) without the common prefix.
+pub fn default_label(kind: PluginKind, cmd: &str) -> String {
+    let base = std::path::Path::new(cmd)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| cmd.to_owned());
+    format!("{}.{base}", kind.as_str())
 }
 
 /// Host-wide settings for starting and stopping plugins.
@@ -191,8 +215,12 @@ impl PluginHandle {
         drop(program);
 
         let tail: SharedTail = Arc::new(Mutex::new(StderrTail::default()));
+        let log_source = logs::LogSource {
+            path: name.clone(),
+            label: Arc::from(spec.label()),
+        };
         let stderr_task = logs::spawn_mirror(
-            name.clone(),
+            log_source.clone(),
             "stderr",
             BufReader::new(stderr),
             options.max_log_line,
@@ -244,7 +272,13 @@ impl PluginHandle {
         let line = handshake::negotiate(&raw_line, spec.auto_mtls).map_err(|(step, detail)| {
             kill_on_error(fail(step, format!("{detail}{}", stderr_note(&tail))))
         })?;
-        logs::spawn_mirror(name.clone(), "stdout", stdout, options.max_log_line, None);
+        logs::spawn_mirror(
+            log_source.clone(),
+            "stdout",
+            stdout,
+            options.max_log_line,
+            None,
+        );
 
         let address = Address::parse(line.network, &line.address)
             .map_err(|detail| kill_on_error(fail(Step::BadHandshake, detail)))?;
@@ -265,7 +299,7 @@ impl PluginHandle {
         check_health(channel.clone(), options.health_timeout)
             .await
             .map_err(|detail| kill_on_error(fail(Step::Health, detail)))?;
-        let has_stdio = mirror_stdio(channel.clone(), name.clone(), options.max_log_line).await;
+        let has_stdio = mirror_stdio(channel.clone(), log_source, options.max_log_line).await;
 
         Ok(PluginHandle {
             name,
@@ -410,7 +444,8 @@ pub async fn check_health(channel: Channel, timeout: Duration) -> Result<(), Str
 
 /// Opens go-plugin's stdio stream and mirrors it; `false` when the plugin
 /// does not serve it (go-plugin 1.0.1).
-async fn mirror_stdio(channel: Channel, name: Arc<str>, max_line: usize) -> bool {
+async fn mirror_stdio(channel: Channel, source: logs::LogSource, max_line: usize) -> bool {
+    let name = source.path.clone();
     let mut client = GrpcStdioClient::new(channel);
     let stream = match tokio::time::timeout(Duration::from_secs(5), client.stream_stdio(())).await {
         Ok(Ok(response)) => response.into_inner(),
@@ -436,7 +471,7 @@ async fn mirror_stdio(channel: Channel, name: Arc<str>, max_line: usize) -> bool
                 _ => ("stderr", &mut stderr_lines),
             };
             for line in splitter.feed(&data.data) {
-                logs::emit(&name, label, &classifier.classify(&line.to_text()));
+                logs::emit(&source, label, &classifier.classify(&line.to_text()));
             }
         }
     });

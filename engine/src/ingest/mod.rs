@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod authority;
 pub mod counters;
+pub mod plugin_call;
 mod size_limit;
 pub mod unix_connection;
 

@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         auto_mtls: false,
         env_prefix: "none".into(),
         env_vars: Vec::new(),
+        label: String::new(),
     };
     let plugin = PluginHandle::start(&spec, &HostOptions::default()).await?;
     let client = NotifierClient::new(plugin.channel());

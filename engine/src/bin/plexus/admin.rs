@@ -4,7 +4,9 @@
 
 use plexus_engine::host::transport::{connect, Address};
 use plexus_proto::plexus::v1::admin_client::AdminClient;
-use plexus_proto::plexus::v1::{ReloadRequest, StatusReply, StatusRequest};
+use plexus_proto::plexus::v1::{
+    DropQueueReply, DropQueueRequest, ReloadRequest, StatusReply, StatusRequest,
+};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +19,18 @@ pub async fn fetch_status(socket: &Path) -> Result<StatusReply, String> {
         .await
         .map(|reply| reply.into_inner())
         .map_err(|status| format!("status: {}", status.message()))
+}
+
+/// Empties a notifier's retry and spill queues in the daemon at `socket`.
+pub async fn drop_queue(socket: &Path, plugin: &str) -> Result<DropQueueReply, String> {
+    let mut client = client(socket).await?;
+    client
+        .drop_queue(DropQueueRequest {
+            plugin: plugin.to_owned(),
+        })
+        .await
+        .map(|reply| reply.into_inner())
+        .map_err(|status| status.message().to_owned())
 }
 
 async fn client(socket: &Path) -> Result<AdminClient<tonic::transport::Channel>, String> {
@@ -42,7 +56,7 @@ pub async fn status(socket: &Path) -> ExitCode {
                 reply.plugins.len()
             );
             println!(
-                "{:<13} {:<5} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>7}  name",
+                "{:<13} {:<5} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}  plugin (path)",
                 "kind",
                 "state",
                 "pid",
@@ -51,11 +65,18 @@ pub async fn status(socket: &Path) -> ExitCode {
                 "failed",
                 "dropped",
                 "retry",
-                "spill"
+                "spill",
+                "in flight",
+                "oldest"
             );
             for plugin in &reply.plugins {
+                let oldest = if plugin.retry_queue > 0 {
+                    format!("{:.0} s", plugin.oldest_retry_age_seconds)
+                } else {
+                    "-".to_owned()
+                };
                 println!(
-                    "{:<13} {:<5} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>7}  {}",
+                    "{:<13} {:<5} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8}  {} ({})",
                     plugin.kind,
                     if plugin.up { "up" } else { "down" },
                     plugin.pid,
@@ -65,8 +86,19 @@ pub async fn status(socket: &Path) -> ExitCode {
                     plugin.dropped,
                     plugin.retry_queue,
                     plugin.spill_queue,
+                    plugin.in_flight,
+                    oldest,
+                    plugin.label,
                     plugin.name
                 );
+                if !plugin.last_error.is_empty() {
+                    println!(
+                        "{:<13} last error, {} s ago: {}",
+                        "",
+                        seconds_ago(plugin.last_error_unix_ms),
+                        plugin.last_error
+                    );
+                }
             }
             ExitCode::SUCCESS
         }
@@ -102,4 +134,13 @@ pub async fn reload(socket: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Seconds from `unix_ms` to now.
+fn seconds_ago(unix_ms: u64) -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    now_ms.saturating_sub(unix_ms) / 1000
 }

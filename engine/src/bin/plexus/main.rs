@@ -76,17 +76,28 @@ enum Command {
     },
     /// Make one request to a request/response plugin and print the answer.
     ///
-    /// Starts the configured plugins of that kind (auth, kms, ipfilter or
-    /// eventsearcher), asks through the engine, so the plugin is chosen as
-    /// SFTPGo chooses it, and stops them. Exits 0 on success, 1 on a denial
-    /// or an error (with the plugin's message), 2 if nothing can be asked.
-    /// Examples: `plexus call -c sftpgo.json auth password --user alice
-    /// --password secret`, `plexus call -c sftpgo.json ipfilter --ip 10.0.0.1
-    /// --protocol SSH`, `plexus call -c sftpgo.json search fs --username alice`.
+    /// With `--config`, starts the configured plugins of that kind (auth,
+    /// kms, ipfilter or eventsearcher), asks through the engine, so the
+    /// plugin is chosen as SFTPGo chooses it, and stops them; with
+    /// `--socket`, asks the plugins of a running `plexus serve` through its
+    /// admin API instead. Exits 0 on success, 1 on a denial or an error
+    /// (with the plugin's message), 2 if nothing can be asked. Examples:
+    /// `plexus call -c sftpgo.json auth password --user alice --password
+    /// secret`, `plexus call -c sftpgo.json ipfilter --ip 10.0.0.1
+    /// --protocol SSH`, `plexus call --socket .plexus/plexus.sock search fs
+    /// --username alice`.
     Call {
         /// The config file (JSON, YAML or TOML, by its extension).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(
+            long,
+            short,
+            required_unless_present = "socket",
+            conflicts_with = "socket"
+        )]
+        config: Option<PathBuf>,
+        /// A running daemon's socket: ask its plugins.
+        #[arg(long)]
+        socket: Option<PathBuf>,
         #[command(subcommand)]
         call: call::CallCommand,
     },
@@ -141,7 +152,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Inspect or clear the durable queues of a data directory (daemon stopped).
+    /// Inspect or clear the durable queues of a data directory (through the
+    /// running daemon's admin API when one holds the directory).
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
@@ -164,11 +176,16 @@ enum QueueCommand {
     },
     /// Drop a plugin's queues (the events in them are lost).
     Drop {
-        /// A queue name as `queue stats` prints it, or the part before `.retry`/`.ahead`.
+        /// A queue name as `queue stats` prints it, or the part before
+        /// `.retry`/`.ahead`; on a live daemon also a plugin's label or path.
         #[arg(long)]
         plugin: String,
         #[arg(long, default_value = ".plexus")]
         data_dir: PathBuf,
+        /// A running daemon's socket, used when it holds the directory
+        /// (default `<data_dir>/plexus.sock`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
 }
 
@@ -176,15 +193,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The config is read first so its log level applies.
     let config = match &cli.command {
-        Command::Serve { config } | Command::Probe { config } | Command::Call { config, .. } => {
-            match PluginsFile::load(config) {
-                Ok(file) => Some(file),
-                Err(err) => {
-                    eprintln!("plexus: {err}");
-                    return ExitCode::from(2);
-                }
+        Command::Serve { config }
+        | Command::Probe { config }
+        | Command::Call {
+            config: Some(config),
+            ..
+        } => match PluginsFile::load(config) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!("plexus: {err}");
+                return ExitCode::from(2);
             }
-        }
+        },
         _ => None,
     };
     let level = cli
@@ -210,7 +230,17 @@ fn main() -> ExitCode {
         match (cli.command, config) {
             (Command::Serve { config }, Some(file)) => serve::run(file, config).await,
             (Command::Probe { .. }, Some(file)) => probe::run(file).await,
-            (Command::Call { call, .. }, Some(file)) => call::run(file, call).await,
+            (Command::Call { call, .. }, Some(file)) => {
+                call::run(call::Target::Config(Box::new(file)), call).await
+            }
+            (
+                Command::Call {
+                    call,
+                    socket: Some(socket),
+                    ..
+                },
+                None,
+            ) => call::run(call::Target::Daemon(socket), call).await,
             (Command::Validate { file, strict }, _) => validate(&file, strict),
             (
                 Command::Emit {
@@ -268,10 +298,15 @@ fn main() -> ExitCode {
             (Command::Reload { socket }, _) => admin::reload(&socket).await,
             (
                 Command::Queue {
-                    command: QueueCommand::Drop { plugin, data_dir },
+                    command:
+                        QueueCommand::Drop {
+                            plugin,
+                            data_dir,
+                            socket,
+                        },
                 },
                 _,
-            ) => queue::drop(&data_dir, &plugin),
+            ) => queue::drop(&data_dir, &plugin, socket.as_deref()).await,
             (Command::Checksum { file }, _) => checksum(&file),
             (Command::Serve { .. } | Command::Probe { .. } | Command::Call { .. }, None) => {
                 ExitCode::FAILURE

@@ -1,9 +1,10 @@
 //! `plexus queue stats|drop`: look at and clear the durable queues of a
 //! data directory while the daemon is stopped: the retry queues in the sled
 //! database under `queue/`, and the write-ahead logs under `wal/<name>/`
-//! (shown as `<name>.ahead`). While a daemon holds the directory, `stats`
-//! asks it through its admin API instead (on `<data_dir>/plexus.sock`, or
-//! the socket given); `drop` needs the daemon stopped.
+//! (shown as `<name>.ahead`). While a daemon holds the directory, both go
+//! through its admin API instead (on `<data_dir>/plexus.sock`, or the
+//! socket given): `stats` shows the live queues, `drop` empties a
+//! notifier's retry and spill queues without stopping anything.
 
 use plexus_storage::{LogOptions, LogQueue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
@@ -40,13 +41,18 @@ fn open(data_dir: &Path) -> Result<Store, String> {
     Store::open(&dir, StoreOptions::default()).map_err(|err| err.to_string())
 }
 
+/// The socket of the daemon that may hold `data_dir`.
+fn daemon_socket(data_dir: &Path, socket: Option<&Path>) -> PathBuf {
+    socket
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join("plexus.sock"))
+}
+
 pub async fn stats(data_dir: &Path, socket: Option<&Path>) -> ExitCode {
     let store = match open(data_dir) {
         Ok(store) => store,
         Err(err) => {
-            let socket = socket
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| data_dir.join("plexus.sock"));
+            let socket = daemon_socket(data_dir, socket);
             if socket.exists() {
                 return live_stats(data_dir, &socket, &err).await;
             }
@@ -90,8 +96,8 @@ async fn live_stats(data_dir: &Path, socket: &Path, open_error: &str) -> ExitCod
                 socket.display()
             );
             for plugin in reply.plugins.iter().filter(|p| p.kind == "notifier") {
-                println!("{}.retry\t{} events", plugin.name, plugin.retry_queue);
-                println!("{}.spill\t{} events", plugin.name, plugin.spill_queue);
+                println!("{}.retry\t{} events", plugin.label, plugin.retry_queue);
+                println!("{}.spill\t{} events", plugin.label, plugin.spill_queue);
             }
             ExitCode::SUCCESS
         }
@@ -102,12 +108,38 @@ async fn live_stats(data_dir: &Path, socket: &Path, open_error: &str) -> ExitCod
     }
 }
 
+/// Empties a notifier's queues in a running daemon.
+async fn live_drop(plugin: &str, socket: &Path, open_error: &str) -> ExitCode {
+    match crate::admin::drop_queue(socket, plugin).await {
+        Ok(reply) => {
+            for dropped in reply.dropped {
+                println!(
+                    "dropped {} events of {} ({} from the retry queue, {} from the spill queue) in the running daemon",
+                    dropped.retry + dropped.spill,
+                    dropped.plugin,
+                    dropped.retry,
+                    dropped.spill
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plexus queue drop: {open_error}; and asking the daemon failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Drops the queues of one plugin: `NAME` is a queue name as `stats` prints
 /// it, or the part before `.retry`/`.spill`/`.ahead`.
-pub fn drop(data_dir: &Path, plugin: &str) -> ExitCode {
+pub async fn drop(data_dir: &Path, plugin: &str, socket: Option<&Path>) -> ExitCode {
     let store = match open(data_dir) {
         Ok(store) => store,
         Err(err) => {
+            let socket = daemon_socket(data_dir, socket);
+            if socket.exists() {
+                return live_drop(plugin, &socket, &err).await;
+            }
             eprintln!("plexus queue drop: {err}");
             return ExitCode::FAILURE;
         }

@@ -181,16 +181,16 @@ async fn reload(engine: &Engine, config_path: &Path) -> Vec<String> {
             for warning in &file.warnings {
                 tracing::warn!("config: {warning}");
             }
-            match engine.reload_notifiers(&file.plugins).await {
+            match engine.reload_plugins(&file.plugins).await {
                 Ok(changes) if changes.is_empty() => {
-                    tracing::info!("reloaded; the notifiers' settings are unchanged")
+                    tracing::info!("reloaded; the plugins' settings are unchanged")
                 }
                 Ok(changes) => {
                     for change in changes {
                         tracing::info!("reloaded: {change}");
                     }
                 }
-                Err(err) => errors.push(format!("notifiers not reloaded: {err}")),
+                Err(err) => errors.push(format!("plugins not reloaded: {err}")),
             }
         }
         Err(err) => errors.push(format!("config not reloaded: {err}")),

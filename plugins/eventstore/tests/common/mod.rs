@@ -154,6 +154,7 @@ pub async fn start_plugin(
         auto_mtls: false,
         env_prefix: "none".into(),
         env_vars: Vec::new(),
+        label: String::new(),
     };
     let options = HostOptions {
         start_timeout: Duration::from_secs(30),

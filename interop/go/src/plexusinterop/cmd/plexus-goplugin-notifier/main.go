@@ -14,6 +14,7 @@
 //	                    sorted, one KEY=VALUE per line (see dumpEnv).
 //	PLEXUS_TCP_RELAY    "1": expose the plugin on loopback TCP through a relay
 //	                    (see tcprelay.go), so a host's TCP path meets grpc-go.
+//	PLEXUS_DELAY_MS     every RPC waits this many milliseconds first.
 //
 // Run without the host's magic cookie it prints go-plugin's "This binary is a
 // plugin" message and exits 1.
@@ -25,8 +26,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -63,6 +66,11 @@ func main() {
 	defer rec.close()
 
 	impl := &recordingNotifier{rec: rec, failWhile: os.Getenv("PLEXUS_FAIL_WHILE")}
+	if ms, err := strconv.Atoi(os.Getenv("PLEXUS_DELAY_MS")); err == nil && ms > 0 {
+		// Each call takes this long: calls stay in flight, as with a
+		// plugin that writes to a slow backend.
+		impl.delay = time.Duration(ms) * time.Millisecond
+	}
 
 	logger.Info("notifier plugin starting",
 		"pid", os.Getpid(),
@@ -91,6 +99,7 @@ func main() {
 type recordingNotifier struct {
 	rec       *recorder
 	failWhile string
+	delay     time.Duration
 }
 
 func (n *recordingNotifier) SendFsEvent(_ context.Context, ev *pb.FsEvent) error {
@@ -106,6 +115,9 @@ func (n *recordingNotifier) SendLogEvent(_ context.Context, ev *pb.LogEvent) err
 }
 
 func (n *recordingNotifier) handle(ev events.Event) error {
+	if n.delay > 0 {
+		time.Sleep(n.delay)
+	}
 	// Checked on every call so a test can switch failures on and off while
 	// the plugin runs, e.g. to exercise the host's retry queue.
 	if n.failWhile != "" {
