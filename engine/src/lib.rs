@@ -19,6 +19,7 @@ pub mod metrics;
 mod notifier_link;
 mod queues;
 mod settings;
+pub mod sources;
 pub mod systemd;
 pub mod unix_socket;
 
