@@ -86,7 +86,10 @@ impl Secret {
 pub enum NatsAuth {
     #[default]
     None,
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
     Token(Secret),
 }
 
@@ -314,14 +317,24 @@ fn validate(
         }
     };
     let tls = NatsTls {
-        ca_file: file(raw.tls_ca_file, &format!("{path}.tls_ca_file"), false, problems),
+        ca_file: file(
+            raw.tls_ca_file,
+            &format!("{path}.tls_ca_file"),
+            false,
+            problems,
+        ),
         cert_file: file(
             raw.tls_cert_file,
             &format!("{path}.tls_cert_file"),
             false,
             problems,
         ),
-        key_file: file(raw.tls_key_file, &format!("{path}.tls_key_file"), true, problems),
+        key_file: file(
+            raw.tls_key_file,
+            &format!("{path}.tls_key_file"),
+            true,
+            problems,
+        ),
         required: raw.tls_required.unwrap_or(false) || tls_url,
     };
     if tls.cert_file.is_some() != tls.key_file.is_some() {
@@ -461,9 +474,7 @@ fn secret(
 ) -> Option<Secret> {
     match (variable, file_path) {
         (Some(_), Some(_)) => {
-            problems.push(format!(
-                "{path}: give {what}_env or {what}_file, not both"
-            ));
+            problems.push(format!("{path}: give {what}_env or {what}_file, not both"));
             None
         }
         (Some(variable), None) => {
@@ -515,7 +526,7 @@ fn auth(
         problems,
     );
     match (user, password, token) {
-        (Some(_) , _, Some(_)) | (None, Some(_), Some(_)) => {
+        (Some(_), _, Some(_)) | (None, Some(_), Some(_)) => {
             problems.push(format!(
                 "{path}: give a user and its password, or a token, not both"
             ));
@@ -523,9 +534,7 @@ fn auth(
         }
         (Some(user), Some(password), None) => NatsAuth::UserPassword { user, password },
         (Some(_), None, None) => {
-            problems.push(format!(
-                "{path}.user: needs password_env or password_file"
-            ));
+            problems.push(format!("{path}.user: needs password_env or password_file"));
             NatsAuth::None
         }
         (None, Some(_), None) => {

@@ -24,7 +24,9 @@ pub enum DecodeError {
     Envelope(String),
     #[error("the JSON body: {0}")]
     Body(String),
-    #[error("the body is no fs, provider or log event (it has none of fs_path, object_type, event)")]
+    #[error(
+        "the body is no fs, provider or log event (it has none of fs_path, object_type, event)"
+    )]
     UnknownKind,
     #[error("timestamp {0:?}: {1}")]
     Timestamp(String, String),
@@ -198,9 +200,8 @@ pub fn event_of_body(body: &[u8]) -> Result<Event, DecodeError> {
 /// Go's RFC3339Nano text back to nanoseconds since the Unix epoch.
 fn nanos(text: &str) -> Result<i64, DecodeError> {
     let bad = |why: String| DecodeError::Timestamp(text.to_owned(), why);
-    let instant =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|err| bad(err.to_string()))?;
+    let instant = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|err| bad(err.to_string()))?;
     i64::try_from(instant.unix_timestamp_nanos())
         .map_err(|_| bad("outside the range of nanoseconds an event holds".into()))
 }
@@ -296,12 +297,18 @@ mod tests {
             (b"{}", "no fs, provider or log event"),
             (br#"{"event":1}"#, "the JSON body"),
             (br#"{"timestamp":"yesterday","event":1}"#, "timestamp"),
-            (br#"{"timestamp":"2021-06-15T10:30:00Z","event":"x"}"#, "the JSON body"),
+            (
+                br#"{"timestamp":"2021-06-15T10:30:00Z","event":"x"}"#,
+                "the JSON body",
+            ),
             (
                 br#"{"timestamp":"2021-06-15T10:30:00Z","object_type":"user","object_data":"%%"}"#,
                 "base64",
             ),
-            (br#"{"timestamp":"3000-01-01T00:00:00Z","event":1}"#, "outside"),
+            (
+                br#"{"timestamp":"3000-01-01T00:00:00Z","event":1}"#,
+                "outside",
+            ),
         ] {
             let err = event_of(payload).expect_err("must fail").to_string();
             assert!(

@@ -164,6 +164,7 @@ async fn connect(config: &JetStreamSource) -> Result<async_nats::Client, Session
                     async_nats::Event::Disconnected => {
                         tracing::warn!("{path}: NATS disconnected, reconnecting")
                     }
+                    async_nats::Event::Closed => tracing::debug!("{path}: NATS connection closed"),
                     other => tracing::warn!("{path}: NATS: {other}"),
                 }
             }
@@ -375,7 +376,7 @@ impl Handler<'_> {
     /// means a redelivery after `ack_wait`, which the store absorbs.
     async fn ack(&self, messages: &[jetstream::Message], kind: AckKind) {
         for message in messages {
-            if let Err(err) = message.ack_with(kind.clone()).await {
+            if let Err(err) = message.ack_with(kind).await {
                 tracing::debug!(
                     "{}: acknowledging message {}: {err}",
                     self.config.path,

@@ -119,7 +119,9 @@ mod tests {
     fn the_same_content_gets_the_same_id_and_any_change_another() {
         let id = content_id(&upload("/a"));
         assert_eq!(id.len(), CONTENT_ID_LEN);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(id, content_id(&upload("/a")));
         assert_ne!(id, content_id(&upload("/b")));
         let NewEvent::Fs(mut other) = upload("/a") else {
