@@ -680,6 +680,34 @@ mod tests {
     }
 
     #[test]
+    fn read_with_the_rest_of_the_config_in_any_format() {
+        let yaml = "engine:\n  Durability: write_ahead\n  SOURCES:\n    - type: nats_jetstream\n      \
+                    servers: nats://127.0.0.1:4222\n      stream: EVENTS\n      durable: central\n      \
+                    batch_size: \"64\"\nplugins: []\n";
+        let file = crate::PluginsFile::parse(yaml, "plexus.yaml").expect("valid");
+        let [SourceConfig::NatsJetStream(s)] = file.engine.sources.as_slice() else {
+            panic!("one source: {:?}", file.engine.sources);
+        };
+        assert_eq!((s.stream.as_str(), s.batch_size), ("EVENTS", 64));
+
+        let toml = "plugins = []\n[engine]\n[[engine.sources]]\ntype = \"nats_jetstream\"\n";
+        let Err(crate::ConfigError::Invalid { problems, .. }) =
+            crate::PluginsFile::parse(toml, "plexus.toml")
+        else {
+            panic!("a source without write_ahead, servers, stream or durable is invalid");
+        };
+        let all = problems.join("\n");
+        for expected in [
+            "engine.sources: needs engine.durability: write_ahead",
+            "engine.sources[0].servers:",
+            "engine.sources[0].stream: missing",
+            "engine.sources[0].durable: missing",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
     fn one_durable_consumer_per_source() {
         let entry = json!({"type": "nats_jetstream", "servers": ["nats://h:4222"],
                            "stream": "S", "durable": "d"});
