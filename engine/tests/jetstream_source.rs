@@ -7,7 +7,8 @@
 //!
 //! A second test sends what is no event: it is terminated, copied to the
 //! dead-letter subject with the reason, and the events around it still
-//! arrive.
+//! arrive. A third stalls the central daemon's notifier: the source stops
+//! pulling, the messages wait in the stream, nothing is spilled or dropped.
 //!
 //! NATS with JetStream must listen on 127.0.0.1:4222; a test fails, never
 //! skips, when it does not. Every run uses its own stream and subjects.
@@ -492,4 +493,120 @@ async fn a_message_that_is_no_event_is_dead_lettered_and_terminated() {
     central.stop().await;
     let _ = js.delete_stream(&stream).await;
     let _ = js.delete_stream(&dead_stream).await;
+}
+
+/// `plexus status` for one plugin: (pid, dropped, retry, spill).
+fn plugin_status(socket: &Path) -> (u32, u64, u64, u64) {
+    let output = std::process::Command::new(workspace_bin("plexus"))
+        .args(["status", "--socket"])
+        .arg(socket)
+        .output()
+        .expect("run plexus status");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("notifier"))
+        .unwrap_or_else(|| panic!("no notifier in: {stdout}"));
+    // kind state pid restarts delivered failed dropped retry spill name
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    let number = |i: usize| -> u64 {
+        columns[i]
+            .parse()
+            .unwrap_or_else(|_| panic!("column {i} of {line}"))
+    };
+    (number(2) as u32, number(6), number(7), number(8))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_notifier_leaves_the_messages_in_the_stream() {
+    require_nats();
+    let run = unique();
+    let stream = format!("PLEXUS_SOURCE_{run}");
+    let subject = format!("plexus.source.{run}.in");
+    let js = jetstream::new(
+        async_nats::connect(NATS_URL)
+            .await
+            .expect("connect to NATS"),
+    );
+    create_stream(&js, &stream, &subject).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("events.jsonl");
+    let socket = dir.path().join("data/plexus.sock");
+    // A small mailbox, and no health check or call deadline that would
+    // turn the stall into a restart or a failure within the test.
+    let config = json!({
+        "engine": {
+            "data_dir": dir.path().join("data"),
+            "durability": "write_ahead",
+            "mailbox_capacity": 8,
+            "max_in_flight": 4,
+            "max_calls_in_flight": 1,
+            "rpc_timeout": 600,
+            "health_interval": 600,
+            "sources": [{"type": "nats_jetstream", "servers": NATS_URL, "stream": stream,
+                         "durable": "central", "batch_size": 8, "max_ack_pending": 8}]
+        },
+        "plugins": [{"type": "notifier", "cmd": workspace_bin("notifier-jsonl"),
+                     "args": ["--out", out], "notifier_options": notifier_options()}]
+    });
+    let central = ServeDaemon::start(dir.path(), config, &[], &socket).await;
+    let (pid, ..) = plugin_status(&socket);
+    assert_ne!(pid, 0, "the notifier runs");
+    // SAFETY: signals to the plugin process this test's daemon started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+
+    let seconds = now_ns() / 1_000_000_000;
+    const EVENTS: u32 = 100;
+    for n in 0..EVENTS {
+        let stamp = time::OffsetDateTime::from_unix_timestamp(seconds)
+            .expect("a timestamp")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+        let body = format!(r#"{{"timestamp":"{stamp}","event":1,"username":"u{n}"}}"#);
+        js.publish(subject.clone(), body.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stream ack");
+    }
+    // Twice the engine's overflow_wait: a source that kept pulling would
+    // have made it spill by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut consumer: jetstream::consumer::PullConsumer = js
+        .get_stream(&stream)
+        .await
+        .expect("the stream")
+        .get_consumer("central")
+        .await
+        .expect("the durable consumer");
+    let info = consumer.info().await.expect("consumer info").clone();
+    let (_, dropped, retry, spill) = plugin_status(&socket);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    assert_eq!(
+        (dropped, retry, spill),
+        (0, 0, 0),
+        "nothing spilled or dropped"
+    );
+    assert!(
+        info.num_pending >= u64::from(EVENTS) - 32,
+        "the source kept pulling from a full engine: {} of {EVENTS} left in the stream",
+        info.num_pending
+    );
+
+    let out_path = out.clone();
+    eventually("every event delivered", Duration::from_secs(60), || {
+        read_jsonl(&out_path).len() >= EVENTS as usize
+    })
+    .await;
+    let mut users: Vec<String> = read_jsonl(&out)
+        .iter()
+        .map(|line| line.to_string())
+        .collect();
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), EVENTS as usize, "each event once");
+    central.stop().await;
+    let _ = js.delete_stream(&stream).await;
 }
