@@ -20,6 +20,7 @@ mod notifier_link;
 mod queues;
 mod restarter;
 mod settings;
+pub mod sources;
 pub mod systemd;
 pub mod unix_socket;
 

@@ -218,12 +218,15 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` until `shutdown` resolves.
+/// Serves `GET /metrics` until `shutdown` resolves; `sources` are the
+/// daemon's sources (`engine.sources`), rendered after the plugins.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
+    sources: Vec<Arc<crate::sources::counters::SourceCounters>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let sources = Arc::new(sources);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -234,11 +237,15 @@ pub async fn serve(
             continue;
         };
         let engine = engine.clone();
+        let sources = sources.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     let engine = engine.clone();
-                    async move { Ok::<_, std::convert::Infallible>(respond(&request, &engine)) }
+                    let sources = sources.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(respond(&request, &engine, &sources))
+                    }
                 });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -247,12 +254,18 @@ pub async fn serve(
     }
 }
 
-fn respond(request: &Request<hyper::body::Incoming>, engine: &Engine) -> Response<Full<Bytes>> {
+fn respond(
+    request: &Request<hyper::body::Incoming>,
+    engine: &Engine,
+    sources: &[Arc<crate::sources::counters::SourceCounters>],
+) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (request.method().as_str(), request.uri().path()) {
         ("GET", "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            render(&engine.stats()) + &render_ingest(engine.ingest_counters()),
+            render(&engine.stats())
+                + &render_ingest(engine.ingest_counters())
+                + &crate::sources::counters::render(sources),
         ),
         ("GET", _) => (
             StatusCode::NOT_FOUND,

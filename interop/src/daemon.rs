@@ -48,6 +48,16 @@ impl ServeDaemon {
         ServeDaemon { child: Some(child) }
     }
 
+    /// SIGKILL, as a crash: nothing is flushed, nothing is stopped
+    /// gracefully (its plugins are orphaned until the next start).
+    pub async fn kill9(mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        crate::kill9(u64::from(child.id()));
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    }
+
     /// SIGTERM, then asserts a clean exit.
     pub async fn stop(mut self) {
         let Some(mut child) = self.child.take() else {

@@ -72,6 +72,10 @@ pub struct EngineSection {
     pub ingest_token_file: Option<String>,
     /// `plexus serve`: loopback TCP address of the metrics endpoint (default none).
     pub metrics_tcp: Option<String>,
+    /// `plexus serve`: where else events come from (`sources.rs`); read
+    /// and validated apart from the other keys.
+    #[serde(skip)]
+    pub sources: Vec<super::sources::SourceConfig>,
 }
 
 /// Where `plexus serve` listens and logs.

@@ -15,6 +15,7 @@ mod engine_section;
 mod env;
 pub mod format;
 mod plugin;
+pub mod sources;
 pub mod vocabulary;
 pub mod weak;
 
@@ -113,6 +114,7 @@ impl PluginsFile {
                 );
             }
         }
+        let sources_value = engine_value.as_mut().and_then(sources::take);
         if let Some(engine) = &mut engine_value {
             weak::normalize_object(engine, weak::ENGINE, "engine", &mut warnings);
         }
@@ -135,6 +137,13 @@ impl PluginsFile {
         engine.apply_env(env, &mut problems);
         let settings = engine.settings(&mut problems);
         engine.serve_settings(&settings.data_dir, &mut problems);
+        engine.sources = sources::parse(
+            sources_value,
+            settings.durability == plexus_actors::Durability::WriteAhead,
+            env,
+            &mut warnings,
+            &mut problems,
+        );
         for (index, plugin) in plugins.iter().enumerate() {
             if plugin.kind == "notifier" {
                 warnings.extend(vocabulary::filter_warnings(

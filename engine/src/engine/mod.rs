@@ -12,6 +12,7 @@ mod build;
 mod error;
 mod notify;
 mod reload;
+mod room;
 mod services;
 
 pub use error::EngineError;

@@ -1,10 +1,13 @@
 //! One INSERT per event, every column written (empty strings and zeros as
 //! they are, as the Go plugin's ORM does), plus the plugin's instance id and
-//! a fresh time-sortable id. The fs event's `metadata` map is not stored,
-//! as in the Go plugin.
+//! an id: a fresh time-sortable one (the Go plugin's), or one derived from
+//! the content, with the insert skipped when that id is stored already
+//! ([`Ids::FromContent`]). The fs event's `metadata` map is not stored, as
+//! in the Go plugin.
 
 use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 
+use crate::content_id::content_id;
 use crate::id::new_id;
 use crate::schema::{FS_TABLE, LOG_TABLE, PROVIDER_TABLE};
 use crate::sql::{ts, Param, Sql};
@@ -18,12 +21,25 @@ pub enum NewEvent {
     Log(LogEvent),
 }
 
+/// How each row gets its id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ids {
+    /// A fresh xid per insert, as the Go plugin: an event delivered twice
+    /// is stored twice.
+    #[default]
+    Generated,
+    /// The event's content id ([`content_id`]); an event whose id is
+    /// stored already is not inserted again, so every redelivery is
+    /// harmless.
+    FromContent,
+}
+
 fn text(value: &str) -> Param {
     Param::Text(value.to_owned())
 }
 
-/// The INSERT statement for `event`, with a new id.
-pub(crate) fn insert_sql(driver: Driver, event: &NewEvent, instance_id: &str) -> Sql {
+/// The INSERT statement for `event`, its id chosen by `ids`.
+pub(crate) fn insert_sql(driver: Driver, event: &NewEvent, instance_id: &str, ids: Ids) -> Sql {
     let (table, columns, mut values): (&str, &[&str], Vec<Param>) = match event {
         NewEvent::Fs(e) => (
             FS_TABLE,
@@ -105,7 +121,11 @@ pub(crate) fn insert_sql(driver: Driver, event: &NewEvent, instance_id: &str) ->
             ],
         ),
     };
-    values.insert(0, Param::Text(new_id()));
+    let id = match ids {
+        Ids::Generated => new_id(),
+        Ids::FromContent => content_id(event),
+    };
+    values.insert(0, Param::Text(id));
     values.push(text(instance_id));
     let mut sql = Sql::new(driver);
     sql.push(&format!(
@@ -114,5 +134,13 @@ pub(crate) fn insert_sql(driver: Driver, event: &NewEvent, instance_id: &str) ->
         columns.join(", ")
     ));
     sql.list(values);
+    if ids == Ids::FromContent {
+        // Only a duplicate id is skipped; every other error still fails
+        // the insert (MySQL's INSERT IGNORE would hide truncations too).
+        sql.push(match driver {
+            Driver::MySql => " ON DUPLICATE KEY UPDATE id = id",
+            Driver::Sqlite | Driver::Postgres => " ON CONFLICT (id) DO NOTHING",
+        });
+    }
     sql
 }

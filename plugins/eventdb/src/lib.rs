@@ -11,6 +11,7 @@
 //! embedded default of Plexus). sqlx is used without its compile-time
 //! macros; every query is built at run time with bound parameters.
 
+pub mod content_id;
 mod db;
 mod error;
 pub mod id;
@@ -24,7 +25,7 @@ mod writer;
 
 pub use db::{Database, Driver};
 pub use error::DbError;
-pub use insert::NewEvent;
+pub use insert::{Ids, NewEvent};
 pub use retention::purge_older_than;
 pub use schema::{migrate, reset, GO_MIGRATIONS};
 pub use search::{search_fs, search_log, search_provider, MAX_LIMIT};

@@ -9,7 +9,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::on_pool;
-use crate::insert::insert_sql;
+use crate::insert::{insert_sql, Ids};
 use crate::sql::bound;
 use crate::{Database, DbError, NewEvent};
 
@@ -25,10 +25,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current runtime.
-    pub fn start(db: Database, instance_id: String) -> Writer {
+    /// Starts the writer task on the current runtime; `ids` says how rows
+    /// get their id.
+    pub fn start(db: Database, instance_id: String, ids: Ids) -> Writer {
         let (jobs, queue) = mpsc::channel::<Job>(MAX_BATCH * 4);
-        tokio::spawn(run(db, instance_id, queue));
+        tokio::spawn(run(db, instance_id, ids, queue));
         Writer { jobs }
     }
 
@@ -47,7 +48,7 @@ impl Writer {
     }
 }
 
-async fn run(db: Database, instance_id: String, mut queue: mpsc::Receiver<Job>) {
+async fn run(db: Database, instance_id: String, ids: Ids, mut queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -58,7 +59,7 @@ async fn run(db: Database, instance_id: String, mut queue: mpsc::Receiver<Job>) 
             }
         }
         let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
-        let outcome = insert_events(&db, &instance_id, &events).await;
+        let outcome = insert_events(&db, &instance_id, ids, &events).await;
         match outcome {
             Ok(()) => {
                 for (_, done) in batch.drain(..) {
@@ -74,7 +75,7 @@ async fn run(db: Database, instance_id: String, mut queue: mpsc::Receiver<Job>) 
             Err(err) => {
                 tracing::debug!(error = %err, size = batch.len(), "batch failed, storing one by one");
                 for (event, done) in batch.drain(..) {
-                    let result = insert_events(&db, &instance_id, &[&event])
+                    let result = insert_events(&db, &instance_id, ids, &[&event])
                         .await
                         .map_err(|err| {
                             tracing::warn!(error = %err, "cannot store an event");
@@ -91,13 +92,14 @@ async fn run(db: Database, instance_id: String, mut queue: mpsc::Receiver<Job>) 
 async fn insert_events(
     db: &Database,
     instance_id: &str,
+    ids: Ids,
     events: &[&NewEvent],
 ) -> Result<(), DbError> {
     let driver = db.driver();
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         for event in events {
-            let sql = insert_sql(driver, event, instance_id);
+            let sql = insert_sql(driver, event, instance_id, ids);
             bound!(&sql).execute(&mut *tx).await?;
         }
         tx.commit().await?;

@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// Stored in every row, to tell the nodes of a cluster apart.
     #[arg(long, env = "SFTPGO_PLUGIN_EVENTSTORE_INSTANCE_ID", default_value = "")]
     pub instance_id: String,
+    /// Derive each row's id from the event's content and skip an event
+    /// whose id is stored already, so an event delivered twice (a host or
+    /// broker redelivery after a crash) is stored once. Off: a fresh xid
+    /// per insert, as the Go plugin.
+    #[arg(long, env = "SFTPGO_PLUGIN_EVENTSTORE_IDEMPOTENT")]
+    pub idempotent: bool,
     /// Delete events older than this many hours, checked every hour (0: keep
     /// forever; at most 876000, 100 years).
     #[arg(

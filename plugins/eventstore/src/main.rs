@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{Cli, Command, DbArgs, ResetArgs, ServeArgs};
-use plexus_eventdb::{migrate, reset, Database, Driver, Writer};
+use plexus_eventdb::{migrate, reset, Database, Driver, Ids, Writer};
 use plexus_sdk::PluginKind;
 
 const NAME: &str = "plexus-eventstore";
@@ -68,8 +68,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         return fatal(&format!("cannot migrate the database: {err}"));
     }
     retention::spawn(db.clone(), args.retention);
-    tracing::info!(driver = %db.driver(), instance_id = %args.instance_id, retention_hours = args.retention, "eventstore plugin starting");
-    let writer = Writer::start(db.clone(), args.instance_id);
+    tracing::info!(driver = %db.driver(), instance_id = %args.instance_id, retention_hours = args.retention, idempotent = args.idempotent, "eventstore plugin starting");
+    let ids = if args.idempotent {
+        Ids::FromContent
+    } else {
+        Ids::Generated
+    };
+    let writer = Writer::start(db.clone(), args.instance_id, ids);
     let code = plexus_sdk::serve_notifier(notifier::StoreNotifier { writer }).await;
     db.close().await;
     code

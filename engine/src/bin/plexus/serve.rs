@@ -6,6 +6,7 @@ use plexus_engine::ingest::admin::Reloader;
 use plexus_engine::ingest::unix_connection::UnixConnection;
 use plexus_engine::ingest::IngestService;
 use plexus_engine::ingest_token::{IngestToken, TOKEN_ENV};
+use plexus_engine::sources::Sources;
 use plexus_engine::{metrics, Engine, PluginsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +58,7 @@ pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut sources = Sources::new(&file.engine.sources);
     // A weak reference: the shutdown below needs the last strong one.
     let reloader: Reloader = {
         let engine = Arc::downgrade(&engine);
@@ -118,11 +120,15 @@ pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
                 tasks.push(tokio::spawn(metrics::serve(
                     listener,
                     engine.clone(),
+                    sources.counters(),
                     stopped(stop_rx.clone()),
                 )));
             }
             Err(err) => return fail(engine, &format!("cannot listen on {addr}: {err}")).await,
         }
+    }
+    if !sources.is_empty() {
+        listening.push(format!("{} sources", sources.len()));
     }
     tracing::info!(
         "plexus is serving {plugin_count} plugins; listening on {}",
@@ -141,6 +147,7 @@ pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
         (Ok(h), Ok(t), Ok(i)) => (h, t, i),
         _ => return fail(engine, "cannot install signal handlers").await,
     };
+    sources.run(&engine);
     loop {
         tokio::select! {
             _ = hangup.recv() => {
@@ -154,6 +161,7 @@ pub async fn run(file: PluginsFile, config_path: PathBuf) -> ExitCode {
     tracing::info!("stopping: no new events are accepted; delivering what is in flight");
     notify_systemd("STOPPING=1");
     let _ = stop_tx.send(true);
+    sources.stop().await;
     for task in tasks {
         let _ = task.await;
     }
