@@ -328,3 +328,70 @@ async fn start_failures_name_the_setting() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// What an operator runs to try the plugin: `plexus call auth` on an
+/// SFTPGo-style config, the plugin started by the engine, against slapd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plexus_call_auth_with_the_plugin() {
+    let slapd = Slapd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut plugin = config(&[
+        "--ldap-url",
+        &slapd.url(),
+        "--ldap-base-dn",
+        BASE_DN,
+        "--ldap-bind-dn",
+        SERVICE_DN,
+        "--users-base-dir",
+        "/srv/sftpgo",
+    ]);
+    plugin.auth_options.scope = 5;
+    let config_path = dir.path().join("sftpgo.json");
+    let config = json!({
+        "engine": {"data_dir": dir.path().join("data")},
+        "plugins": [plugin],
+    });
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let call = |args: &[&str]| {
+        std::process::Command::new(plexus_interop::workspace_bin("plexus"))
+            .args(["--log", "warn", "call", "--config"])
+            .arg(&config_path)
+            .args(args)
+            .env(PASSWORD_VAR, SERVICE_PW)
+            .output()
+            .unwrap()
+    };
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let output = call(&[
+        "auth",
+        "password",
+        "--user",
+        "alice",
+        "--password",
+        ALICE_PW,
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let user: Value = serde_json::from_slice(&output.stdout).expect("the user document");
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["home_dir"], "/srv/sftpgo/alice");
+
+    let output = call(&["auth", "password", "--user", "alice", "--password", "wrong"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    assert!(text(&output.stderr).contains("plexus call:"));
+    assert!(
+        !text(&output.stderr).contains("wrong"),
+        "the password is not echoed"
+    );
+
+    let output = call(&[
+        "auth",
+        "keyboard-interactive",
+        "--user",
+        "alice",
+        "--answer",
+        ALICE_PW,
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).starts_with("authenticated at step 2"));
+}
