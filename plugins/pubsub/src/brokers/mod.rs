@@ -2,6 +2,8 @@
 //! publish one message and learn its outcome, close. An enum rather than
 //! trait objects: the set is closed and each publish stays a plain future.
 
+pub mod aws;
+pub mod kafka;
 pub mod mqtt;
 pub mod nats;
 pub mod rabbit;
@@ -15,6 +17,8 @@ pub enum Publisher {
     Rabbit(rabbit::RabbitPublisher),
     Mqtt(mqtt::MqttPublisher),
     Redis(redis::RedisPublisher),
+    Kafka(kafka::KafkaPublisher),
+    Aws(aws::AwsPublisher),
 }
 
 impl Publisher {
@@ -25,6 +29,8 @@ impl Publisher {
             Broker::Rabbit(c) => Publisher::Rabbit(rabbit::RabbitPublisher::connect(c).await?),
             Broker::Mqtt(c) => Publisher::Mqtt(mqtt::MqttPublisher::connect(c).await?),
             Broker::Redis(c) => Publisher::Redis(redis::RedisPublisher::connect(c).await?),
+            Broker::Kafka(c) => Publisher::Kafka(kafka::KafkaPublisher::connect(c).await?),
+            Broker::Aws(c) => Publisher::Aws(aws::AwsPublisher::connect(c).await?),
         })
     }
 
@@ -35,6 +41,8 @@ impl Publisher {
             Publisher::Rabbit(p) => p.publish(message).await,
             Publisher::Mqtt(p) => p.publish(message).await,
             Publisher::Redis(p) => p.publish(message).await,
+            Publisher::Kafka(p) => p.publish(message).await,
+            Publisher::Aws(p) => p.publish(message).await,
         }
     }
 
@@ -43,7 +51,7 @@ impl Publisher {
             Publisher::Nats(p) => p.close().await,
             Publisher::Rabbit(p) => p.close().await,
             Publisher::Mqtt(p) => p.close().await,
-            Publisher::Redis(_) => {}
+            Publisher::Redis(_) | Publisher::Kafka(_) | Publisher::Aws(_) => {}
         }
     }
 }
