@@ -124,6 +124,8 @@ pub struct RabbitConfig {
     pub exchange: String,
     /// `key_name`: this metadata key's value becomes the routing key.
     pub key_name: Option<String>,
+    /// The CA and client certificate files, with an `amqps://` URL.
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +187,8 @@ impl std::fmt::Debug for KafkaSasl {
 pub struct MqttConfig {
     pub server_url: String,
     pub topic: String,
+    /// TLS, with an `mqtts://` (or `ssl://`) server URL.
+    pub tls: Option<TlsSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,19 +255,29 @@ fn tls_settings(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsSettings, Str
     Ok(settings)
 }
 
-/// NATS takes the TLS files; the server name and skip settings are not
-/// wired to its client in this build.
-fn nats_tls(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsSettings, String> {
+/// RabbitMQ's client (lapin) takes a CA and a client certificate; it has
+/// no hook for the server name or the skip settings.
+fn rabbit_tls(
+    env: &dyn Fn(&str) -> Option<String>,
+    server_url: &str,
+) -> Result<TlsSettings, String> {
     let settings = tls_settings(env)?;
-    if settings.server_name.is_some() {
+    let amqps = server_url.trim_start().starts_with("amqps:");
+    if !settings.is_empty() && !amqps {
         return Err(format!(
-            "{ENV_PREFIX}TLS_SERVER_NAME for NATS is not supported by this build of plexus-pubsub"
+            "{ENV_PREFIX}TLS_* for RabbitMQ need an amqps:// RABBIT_SERVER_URL (it is {})",
+            redact(server_url)
         ));
     }
-    if settings.skip_verify {
-        return Err(format!(
-            "{ENV_PREFIX}TLS_SKIP_VERIFY for NATS is not supported by this build of plexus-pubsub"
-        ));
+    for (set, name) in [
+        (settings.server_name.is_some(), "TLS_SERVER_NAME"),
+        (settings.skip_verify, "TLS_SKIP_VERIFY"),
+    ] {
+        if set {
+            return Err(format!(
+                "{ENV_PREFIX}{name} for RabbitMQ is not supported by this build of plexus-pubsub"
+            ));
+        }
     }
     Ok(settings)
 }
@@ -419,7 +433,7 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                 subject: need_name("subject")?,
                 v2,
                 jetstream,
-                tls: nats_tls(env)?,
+                tls: tls_settings(env)?,
             }))
         }
         "rabbit" => {
@@ -430,39 +444,45 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                     _ => return Err(refuse(param)),
                 }
             }
-            no_tls(env, "RabbitMQ")?;
             let server_url = server_url(env, "RABBIT_SERVER_URL")?;
-            if server_url.starts_with("amqps:") {
-                return Err(
-                    "amqps:// (RabbitMQ over TLS) is not supported by this build of plexus-pubsub"
-                        .to_owned(),
-                );
-            }
+            let tls = rabbit_tls(env, &server_url)?;
             Ok(Broker::Rabbit(RabbitConfig {
                 server_url,
                 exchange: need_name("exchange")?,
                 key_name,
+                tls,
             }))
         }
         "mqtt" => {
             if let Some((param, _)) = params.first() {
                 return Err(refuse(param));
             }
-            no_tls(env, "MQTT")?;
             let server_url = server_url(env, "MQTT_SERVER_URL")?;
-            Url::parse(&server_url)
+            let parsed = Url::parse(&server_url)
                 .ok()
-                .filter(|u| u.scheme() == "mqtt" || u.scheme() == "tcp")
+                .filter(|u| matches!(u.scheme(), "mqtt" | "tcp" | "mqtts" | "ssl"))
                 .filter(|u| u.host_str().is_some())
                 .ok_or_else(|| {
                     format!(
-                        "MQTT_SERVER_URL {} is not a mqtt://[user:password@]host[:port] URL",
+                        "MQTT_SERVER_URL {} is not a mqtt[s]://[user:password@]host[:port] URL",
                         redact(&server_url)
                     )
                 })?;
+            let settings = tls_settings(env)?;
+            let tls = if matches!(parsed.scheme(), "mqtts" | "ssl") {
+                Some(settings)
+            } else if settings.is_empty() {
+                None
+            } else {
+                return Err(format!(
+                    "{ENV_PREFIX}TLS_* for MQTT need an mqtts:// MQTT_SERVER_URL (it is {})",
+                    redact(&server_url)
+                ));
+            };
             Ok(Broker::Mqtt(MqttConfig {
                 server_url,
                 topic: need_name("topic")?,
+                tls,
             }))
         }
         "redis" => {
@@ -481,8 +501,15 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                 }
             }
             no_tls(env, "Redis")?;
+            let server_url = server_url(env, "REDIS_SERVER_URL")?;
+            if server_url.trim_start().starts_with("rediss:") {
+                return Err(
+                    "rediss:// (Redis over TLS) is not supported by this build of plexus-pubsub"
+                        .to_owned(),
+                );
+            }
             Ok(Broker::Redis(RedisConfig {
-                server_url: server_url(env, "REDIS_SERVER_URL")?,
+                server_url,
                 stream: need_name("stream")?,
                 maxlen,
             }))
@@ -519,11 +546,11 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
     }
 }
 
-/// The TLS variables apply to NATS and Kafka only in this build.
+/// The TLS variables do not apply to Redis in this build.
 fn no_tls(env: &dyn Fn(&str) -> Option<String>, broker: &str) -> Result<(), String> {
     if !tls_settings(env)?.is_empty() {
         return Err(format!(
-            "{ENV_PREFIX}TLS_* for {broker} is not supported by this build of plexus-pubsub (NATS and Kafka only)"
+            "{ENV_PREFIX}TLS_* for {broker} is not supported by this build of plexus-pubsub"
         ));
     }
     Ok(())
@@ -664,7 +691,8 @@ mod tests {
             parse("mqtt://sftpgo/events", &env).unwrap(),
             Broker::Mqtt(MqttConfig {
                 server_url: "mqtt://127.0.0.1:1883".into(),
-                topic: "sftpgo/events".into()
+                topic: "sftpgo/events".into(),
+                tls: None,
             })
         );
         assert!(parse("mqtt://t?qos=2", &env).is_err());
@@ -699,15 +727,59 @@ mod tests {
         };
         assert_eq!(c.tls.root_cert, Some(PathBuf::from("/ca.pem")));
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", " TRUE ")]);
-        assert!(parse("nats://a", &env)
-            .unwrap_err()
-            .contains("not supported"));
+        let Broker::Nats(c) = parse("nats://a", &env).unwrap() else {
+            panic!()
+        };
+        assert!(c.tls.skip_verify);
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "yes")]);
         assert!(parse("nats://a", &env)
             .unwrap_err()
             .contains("not a boolean"));
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "false")]);
         assert!(parse("nats://a", &env).is_ok());
+    }
+
+    #[test]
+    fn tls_per_broker() {
+        let ca = ("SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT", "/ca.pem");
+        // RabbitMQ: the files need amqps://; no server name or skip.
+        let env = env_of(&[("RABBIT_SERVER_URL", "amqp://h/"), ca]);
+        assert!(parse("rabbit://x", &env)
+            .unwrap_err()
+            .contains("need an amqps://"));
+        let env = env_of(&[("RABBIT_SERVER_URL", "amqps://u:s3cret@h/"), ca]);
+        let Broker::Rabbit(c) = parse("rabbit://x", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[
+            ("RABBIT_SERVER_URL", "amqps://h/"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "rabbit.internal"),
+        ]);
+        assert!(parse("rabbit://x", &env)
+            .unwrap_err()
+            .contains("not supported"));
+        // MQTT: mqtts:// turns TLS on; the files need it.
+        let env = env_of(&[("MQTT_SERVER_URL", "mqtts://h:8883"), ca]);
+        let Broker::Mqtt(c) = parse("mqtt://t", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.unwrap().root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[("MQTT_SERVER_URL", "mqtt://u:s3cret@h"), ca]);
+        let err = parse("mqtt://t", &env).unwrap_err();
+        assert!(
+            err.contains("need an mqtts://") && !err.contains("s3cret"),
+            "{err}"
+        );
+        // Redis: no TLS in this build.
+        let env = env_of(&[("REDIS_SERVER_URL", "rediss://h:6380")]);
+        assert!(parse("redis://s", &env)
+            .unwrap_err()
+            .contains("not supported"));
+        let env = env_of(&[("REDIS_SERVER_URL", "redis://h"), ca]);
+        assert!(parse("redis://s", &env)
+            .unwrap_err()
+            .contains("not supported"));
     }
 
     #[test]

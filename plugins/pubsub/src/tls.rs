@@ -24,6 +24,15 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use std::path::Path;
 use std::sync::Arc;
 
+/// Makes aws-lc-rs the process's default rustls provider. Both ring and
+/// aws-lc-rs are compiled in (the broker crates ask for different ones),
+/// and a client that builds its own rustls configuration (async-nats for a
+/// `tls://` URL without TLS settings, lapin for `amqps://`) would otherwise
+/// panic. Idempotent.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
@@ -66,6 +75,33 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
             path.display()
         )),
     }
+}
+
+/// The PEM files of the settings, checked (a CA certificate, a client
+/// certificate and its key) and read, for clients that take PEM bytes
+/// rather than a rustls configuration: (CA, client certificate, key).
+pub type PemFiles = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+pub fn pem_files(settings: &TlsSettings) -> Result<PemFiles, String> {
+    let ca = match &settings.root_cert {
+        Some(path) => {
+            certificates("TLS_ROOT_CERT", path)?;
+            Some(read("TLS_ROOT_CERT", path)?)
+        }
+        None => None,
+    };
+    let (cert, key) = match (&settings.client_cert, &settings.client_key) {
+        (Some(cert), Some(key)) => {
+            certificates("TLS_CLIENT_CERT", cert)?;
+            private_key(key)?;
+            (
+                Some(read("TLS_CLIENT_CERT", cert)?),
+                Some(read("TLS_CLIENT_KEY", key)?),
+            )
+        }
+        _ => (None, None),
+    };
+    Ok((ca, cert, key))
 }
 
 /// The trusted roots: the system's, plus the configured CA.

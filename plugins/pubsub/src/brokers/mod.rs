@@ -14,7 +14,7 @@ use crate::message::Message;
 
 pub enum Publisher {
     Nats(nats::NatsPublisher),
-    Rabbit(rabbit::RabbitPublisher),
+    Rabbit(Box<rabbit::RabbitPublisher>),
     Mqtt(mqtt::MqttPublisher),
     Redis(redis::RedisPublisher),
     Kafka(kafka::KafkaPublisher),
@@ -24,9 +24,12 @@ pub enum Publisher {
 impl Publisher {
     /// Connects to the broker; an error stops the plugin's start.
     pub async fn connect(config: &Broker) -> Result<Self, String> {
+        crate::tls::install_default_provider();
         Ok(match config {
             Broker::Nats(c) => Publisher::Nats(nats::NatsPublisher::connect(c).await?),
-            Broker::Rabbit(c) => Publisher::Rabbit(rabbit::RabbitPublisher::connect(c).await?),
+            Broker::Rabbit(c) => {
+                Publisher::Rabbit(Box::new(rabbit::RabbitPublisher::connect(c).await?))
+            }
             Broker::Mqtt(c) => Publisher::Mqtt(mqtt::MqttPublisher::connect(c).await?),
             Broker::Redis(c) => Publisher::Redis(redis::RedisPublisher::connect(c).await?),
             Broker::Kafka(c) => Publisher::Kafka(kafka::KafkaPublisher::connect(c).await?),
