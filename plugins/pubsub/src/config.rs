@@ -197,6 +197,8 @@ pub struct RedisConfig {
     pub stream: String,
     /// `maxlen`: `XADD ... MAXLEN N` keeps the stream at N entries at most.
     pub maxlen: Option<u64>,
+    /// TLS, with a `rediss://` server URL.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Reads a server URL: the prefixed names first, then the Go CDK name.
@@ -500,16 +502,26 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                     _ => return Err(refuse(param)),
                 }
             }
-            no_tls(env, "Redis")?;
             let server_url = server_url(env, "REDIS_SERVER_URL")?;
-            if server_url.trim_start().starts_with("rediss:") {
-                return Err(
-                    "rediss:// (Redis over TLS) is not supported by this build of plexus-pubsub"
-                        .to_owned(),
-                );
-            }
+            let settings = tls_settings(env)?;
+            let tls = if server_url.trim_start().starts_with("rediss:") {
+                if settings.server_name.is_some() {
+                    return Err(format!(
+                        "{ENV_PREFIX}TLS_SERVER_NAME for Redis is not supported by this build of plexus-pubsub"
+                    ));
+                }
+                Some(settings)
+            } else if settings.is_empty() {
+                None
+            } else {
+                return Err(format!(
+                    "{ENV_PREFIX}TLS_* for Redis need a rediss:// REDIS_SERVER_URL (it is {})",
+                    redact(&server_url)
+                ));
+            };
             Ok(Broker::Redis(RedisConfig {
                 server_url,
+                tls,
                 stream: need_name("stream")?,
                 maxlen,
             }))
@@ -544,16 +556,6 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
             "open topic {topic_url}: no driver for the {other}:// scheme (supported: {SUPPORTED})"
         )),
     }
-}
-
-/// The TLS variables do not apply to Redis in this build.
-fn no_tls(env: &dyn Fn(&str) -> Option<String>, broker: &str) -> Result<(), String> {
-    if !tls_settings(env)?.is_empty() {
-        return Err(format!(
-            "{ENV_PREFIX}TLS_* for {broker} is not supported by this build of plexus-pubsub"
-        ));
-    }
-    Ok(())
 }
 
 /// A server URL fit for a log line: scheme, host and port only, so a
@@ -701,7 +703,8 @@ mod tests {
             Broker::Redis(RedisConfig {
                 server_url: "redis://127.0.0.1:6379/0".into(),
                 stream: "events".into(),
-                maxlen: Some(1000)
+                maxlen: Some(1000),
+                tls: None,
             })
         );
         assert!(parse("redis://events?maxlen=0", &env).is_err());
@@ -771,12 +774,20 @@ mod tests {
             err.contains("need an mqtts://") && !err.contains("s3cret"),
             "{err}"
         );
-        // Redis: no TLS in this build.
-        let env = env_of(&[("REDIS_SERVER_URL", "rediss://h:6380")]);
+        // Redis: rediss:// turns TLS on; the files need it; no server name.
+        let env = env_of(&[("REDIS_SERVER_URL", "rediss://h:6380"), ca]);
+        let Broker::Redis(c) = parse("redis://s", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.unwrap().root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[("REDIS_SERVER_URL", "redis://h"), ca]);
         assert!(parse("redis://s", &env)
             .unwrap_err()
-            .contains("not supported"));
-        let env = env_of(&[("REDIS_SERVER_URL", "redis://h"), ca]);
+            .contains("need a rediss://"));
+        let env = env_of(&[
+            ("REDIS_SERVER_URL", "rediss://h"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "redis.internal"),
+        ]);
         assert!(parse("redis://s", &env)
             .unwrap_err()
             .contains("not supported"));
