@@ -118,7 +118,8 @@ impl AwsKms {
             },
             &self.credentials,
             &sigv4::amz_date(time::OffsetDateTime::now_utc()),
-        );
+        )
+        .map_err(config)?;
         let mut request = self
             .http
             .post(url.clone())

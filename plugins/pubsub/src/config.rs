@@ -1,7 +1,8 @@
 //! From the topic URL and the environment to a validated broker config.
 //!
 //! The URL forms and query parameters are Go CDK v0.46's (`nats://SUBJECT`
-//! with `natsv2`, `rabbit://EXCHANGE` with `key_name`), plus Plexus's
+//! with `natsv2`, `rabbit://EXCHANGE` and `kafka://TOPIC` with `key_name`),
+//! plus Plexus's
 //! extensions (`jetstream` on NATS, `mqtt://TOPIC`, `redis://STREAM` with
 //! `maxlen`). An unknown query parameter is refused, as the Go drivers
 //! refuse it, and so is a scheme this build does not carry. Server URLs
@@ -33,7 +34,10 @@ fn prefixed(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<(String,
 }
 
 /// Schemes of Go CDK drivers this build refuses at start.
-pub const UNSUPPORTED_SCHEMES: [&str; 5] = ["kafka", "awssns", "awssqs", "gcppubsub", "azuresb"];
+pub const UNSUPPORTED_SCHEMES: [&str; 2] = ["gcppubsub", "azuresb"];
+
+/// The schemes this build serves, for error messages.
+const SUPPORTED: &str = "nats, rabbit, kafka, awssns, awssqs, mqtt, redis";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Broker {
@@ -41,6 +45,8 @@ pub enum Broker {
     Rabbit(RabbitConfig),
     Mqtt(MqttConfig),
     Redis(RedisConfig),
+    Kafka(KafkaConfig),
+    Aws(crate::aws_config::AwsConfig),
 }
 
 impl Broker {
@@ -52,6 +58,11 @@ impl Broker {
             Broker::Rabbit(_) => "RabbitMQ",
             Broker::Mqtt(_) => "MQTT",
             Broker::Redis(_) => "Redis",
+            Broker::Kafka(_) => "Kafka",
+            Broker::Aws(c) => match c.target {
+                crate::aws_config::AwsTarget::Sns { .. } => "AWS SNS",
+                crate::aws_config::AwsTarget::Sqs { .. } => "AWS SQS",
+            },
         }
     }
 
@@ -62,21 +73,36 @@ impl Broker {
             Broker::Rabbit(c) => redact(&c.server_url),
             Broker::Mqtt(c) => redact(&c.server_url),
             Broker::Redis(c) => redact(&c.server_url),
+            Broker::Kafka(c) => c.brokers.join(","),
+            Broker::Aws(c) => redact(c.endpoint.as_str()),
         }
     }
 }
 
-/// TLS files (PEM paths) from `SFTPGO_PLUGIN_PUBSUB_TLS_*`.
+/// The TLS settings of plugin 1.2.0, from `SFTPGO_PLUGIN_PUBSUB_TLS_*`:
+/// PEM file paths (never their contents), a server name override and the
+/// diagnostics-only skip of certificate verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsFiles {
+pub struct TlsSettings {
+    /// A CA added to the system's trusted roots.
     pub root_cert: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    /// The host name expected in the server's certificate, instead of the
+    /// one the client dials.
+    pub server_name: Option<String>,
+    /// Accept any server certificate (diagnostics only).
+    pub skip_verify: bool,
 }
 
-impl TlsFiles {
+impl TlsSettings {
+    /// No TLS variable is set.
     pub fn is_empty(&self) -> bool {
-        self.root_cert.is_none() && self.client_cert.is_none() && self.client_key.is_none()
+        self.root_cert.is_none()
+            && self.client_cert.is_none()
+            && self.client_key.is_none()
+            && self.server_name.is_none()
+            && !self.skip_verify
     }
 }
 
@@ -89,7 +115,7 @@ pub struct NatsConfig {
     pub v2: bool,
     /// `jetstream` (Plexus): publish to a stream and wait for its ack.
     pub jetstream: bool,
-    pub tls: TlsFiles,
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,12 +124,71 @@ pub struct RabbitConfig {
     pub exchange: String,
     /// `key_name`: this metadata key's value becomes the routing key.
     pub key_name: Option<String>,
+    /// The CA and client certificate files, with an `amqps://` URL.
+    pub tls: TlsSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port` entries of `KAFKA_BROKERS`, trimmed.
+    pub brokers: Vec<String>,
+    pub topic: String,
+    /// `key_name`: this metadata key's value becomes the message key.
+    pub key_name: Option<String>,
+    /// TLS, when `KAFKA_TLS` is true or any TLS variable is set.
+    pub tls: Option<TlsSettings>,
+    pub sasl: Option<KafkaSasl>,
+    /// How long a request is retried (reconnecting between attempts)
+    /// before it fails: the start, or one event. Not a variable; 10 s, as
+    /// sarama's producer timeout.
+    pub retry_deadline: std::time::Duration,
+}
+
+/// The default [`KafkaConfig::retry_deadline`].
+pub const KAFKA_RETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The SASL mechanisms `KAFKA_SASL_MECHANISM` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL credentials; `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for KafkaSasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSasl")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttConfig {
     pub server_url: String,
     pub topic: String,
+    /// TLS, with an `mqtts://` (or `ssl://`) server URL.
+    pub tls: Option<TlsSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +197,8 @@ pub struct RedisConfig {
     pub stream: String,
     /// `maxlen`: `XADD ... MAXLEN N` keeps the stream at N entries at most.
     pub maxlen: Option<u64>,
+    /// TLS, with a `rediss://` server URL.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Reads a server URL: the prefixed names first, then the Go CDK name.
@@ -146,29 +233,119 @@ fn env_bool(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, St
     }
 }
 
-fn tls_files(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsFiles, String> {
+fn tls_settings(env: &dyn Fn(&str) -> Option<String>) -> Result<TlsSettings, String> {
     let path = |name: &str| prefixed(env, name).map(|(_, v)| PathBuf::from(v));
-    let files = TlsFiles {
+    let settings = TlsSettings {
         root_cert: path("TLS_ROOT_CERT"),
         client_cert: path("TLS_CLIENT_CERT"),
         client_key: path("TLS_CLIENT_KEY"),
+        server_name: prefixed(env, "TLS_SERVER_NAME").map(|(_, v)| v),
+        skip_verify: env_bool(env, "TLS_SKIP_VERIFY")?,
     };
-    if files.client_cert.is_some() != files.client_key.is_some() {
+    if settings.client_cert.is_some() != settings.client_key.is_some() {
         return Err(format!(
             "{ENV_PREFIX}TLS_CLIENT_CERT and {ENV_PREFIX}TLS_CLIENT_KEY must be set together"
         ));
     }
-    if prefixed(env, "TLS_SERVER_NAME").is_some() {
+    if let Some(name) = &settings.server_name {
+        if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(format!(
+                "{ENV_PREFIX}TLS_SERVER_NAME: {name:?} is not a valid host name or IP address"
+            ));
+        }
+    }
+    Ok(settings)
+}
+
+/// RabbitMQ's client (lapin) takes a CA and a client certificate; it has
+/// no hook for the server name or the skip settings.
+fn rabbit_tls(
+    env: &dyn Fn(&str) -> Option<String>,
+    server_url: &str,
+) -> Result<TlsSettings, String> {
+    let settings = tls_settings(env)?;
+    let amqps = server_url.trim_start().starts_with("amqps:");
+    if !settings.is_empty() && !amqps {
         return Err(format!(
-            "{ENV_PREFIX}TLS_SERVER_NAME is not supported by this build of plexus-pubsub"
+            "{ENV_PREFIX}TLS_* for RabbitMQ need an amqps:// RABBIT_SERVER_URL (it is {})",
+            redact(server_url)
         ));
     }
-    if env_bool(env, "TLS_SKIP_VERIFY")? {
-        return Err(format!(
-            "{ENV_PREFIX}TLS_SKIP_VERIFY is not supported by this build of plexus-pubsub"
-        ));
+    for (set, name) in [
+        (settings.server_name.is_some(), "TLS_SERVER_NAME"),
+        (settings.skip_verify, "TLS_SKIP_VERIFY"),
+    ] {
+        if set {
+            return Err(format!(
+                "{ENV_PREFIX}{name} for RabbitMQ is not supported by this build of plexus-pubsub"
+            ));
+        }
     }
-    Ok(files)
+    Ok(settings)
+}
+
+/// `KAFKA_BROKERS` as plugin 1.2.0 reads it: a comma list of `host:port`,
+/// each entry trimmed; an empty entry (leading, trailing or doubled comma)
+/// is an error rather than silently dropped.
+pub fn kafka_brokers(name: &str, value: &str) -> Result<Vec<String>, String> {
+    let mut brokers = Vec::new();
+    for (index, entry) in value.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return Err(format!(
+                "{name}: entry {} of the broker list is empty (write host:port,host:port)",
+                index + 1
+            ));
+        }
+        let port_ok = entry
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(format!("{name}: {:?} is not host:port", redact(entry)));
+        }
+        brokers.push(entry.to_owned());
+    }
+    Ok(brokers)
+}
+
+/// `KAFKA_SASL_MECHANISM`, `_USERNAME` and `_PASSWORD`: all or none.
+fn kafka_sasl(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<KafkaSasl>, String> {
+    let mechanism = prefixed(env, "KAFKA_SASL_MECHANISM");
+    let username = prefixed(env, "KAFKA_SASL_USERNAME").map(|(_, v)| v);
+    // A password is taken as given, spaces included.
+    let password = [ENV_PREFIX, PLEXUS_ENV_PREFIX]
+        .iter()
+        .find_map(|prefix| env(&format!("{prefix}KAFKA_SASL_PASSWORD")).filter(|v| !v.is_empty()));
+    let Some((key, mechanism)) = mechanism else {
+        if username.is_some() || password.is_some() {
+            return Err(format!(
+                "{ENV_PREFIX}KAFKA_SASL_USERNAME and _PASSWORD need {ENV_PREFIX}KAFKA_SASL_MECHANISM \
+                 (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            ));
+        }
+        return Ok(None);
+    };
+    let mechanism = match mechanism.to_ascii_uppercase().as_str() {
+        "PLAIN" => SaslMechanism::Plain,
+        "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+        "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+        _ => {
+            return Err(format!(
+                "{key}: {mechanism:?} is not a supported mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            ))
+        }
+    };
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(format!(
+            "{key}={}: set {ENV_PREFIX}KAFKA_SASL_USERNAME and {ENV_PREFIX}KAFKA_SASL_PASSWORD too",
+            mechanism.name()
+        ));
+    };
+    Ok(Some(KafkaSasl {
+        mechanism,
+        username,
+        password,
+    }))
 }
 
 /// Go's `path.Join(u.Host, u.Path)`: the non-empty parts joined by `/`,
@@ -223,7 +400,7 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
     if UNSUPPORTED_SCHEMES.contains(&scheme.as_str()) {
         return Err(format!(
             "the {scheme}:// scheme is not supported by this build of plexus-pubsub \
-             (supported: nats, rabbit, mqtt, redis)"
+             (supported: {SUPPORTED})"
         ));
     }
     let name = join_host_path(url.host_str().unwrap_or(""), url.path());
@@ -258,7 +435,7 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                 subject: need_name("subject")?,
                 v2,
                 jetstream,
-                tls: tls_files(env)?,
+                tls: tls_settings(env)?,
             }))
         }
         "rabbit" => {
@@ -269,39 +446,45 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                     _ => return Err(refuse(param)),
                 }
             }
-            no_tls(env, "RabbitMQ")?;
             let server_url = server_url(env, "RABBIT_SERVER_URL")?;
-            if server_url.starts_with("amqps:") {
-                return Err(
-                    "amqps:// (RabbitMQ over TLS) is not supported by this build of plexus-pubsub"
-                        .to_owned(),
-                );
-            }
+            let tls = rabbit_tls(env, &server_url)?;
             Ok(Broker::Rabbit(RabbitConfig {
                 server_url,
                 exchange: need_name("exchange")?,
                 key_name,
+                tls,
             }))
         }
         "mqtt" => {
             if let Some((param, _)) = params.first() {
                 return Err(refuse(param));
             }
-            no_tls(env, "MQTT")?;
             let server_url = server_url(env, "MQTT_SERVER_URL")?;
-            Url::parse(&server_url)
+            let parsed = Url::parse(&server_url)
                 .ok()
-                .filter(|u| u.scheme() == "mqtt" || u.scheme() == "tcp")
+                .filter(|u| matches!(u.scheme(), "mqtt" | "tcp" | "mqtts" | "ssl"))
                 .filter(|u| u.host_str().is_some())
                 .ok_or_else(|| {
                     format!(
-                        "MQTT_SERVER_URL {} is not a mqtt://[user:password@]host[:port] URL",
+                        "MQTT_SERVER_URL {} is not a mqtt[s]://[user:password@]host[:port] URL",
                         redact(&server_url)
                     )
                 })?;
+            let settings = tls_settings(env)?;
+            let tls = if matches!(parsed.scheme(), "mqtts" | "ssl") {
+                Some(settings)
+            } else if settings.is_empty() {
+                None
+            } else {
+                return Err(format!(
+                    "{ENV_PREFIX}TLS_* for MQTT need an mqtts:// MQTT_SERVER_URL (it is {})",
+                    redact(&server_url)
+                ));
+            };
             Ok(Broker::Mqtt(MqttConfig {
                 server_url,
                 topic: need_name("topic")?,
+                tls,
             }))
         }
         "redis" => {
@@ -319,28 +502,60 @@ pub fn parse(topic_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Br
                     _ => return Err(refuse(param)),
                 }
             }
-            no_tls(env, "Redis")?;
+            let server_url = server_url(env, "REDIS_SERVER_URL")?;
+            let settings = tls_settings(env)?;
+            let tls = if server_url.trim_start().starts_with("rediss:") {
+                if settings.server_name.is_some() {
+                    return Err(format!(
+                        "{ENV_PREFIX}TLS_SERVER_NAME for Redis is not supported by this build of plexus-pubsub"
+                    ));
+                }
+                Some(settings)
+            } else if settings.is_empty() {
+                None
+            } else {
+                return Err(format!(
+                    "{ENV_PREFIX}TLS_* for Redis need a rediss:// REDIS_SERVER_URL (it is {})",
+                    redact(&server_url)
+                ));
+            };
             Ok(Broker::Redis(RedisConfig {
-                server_url: server_url(env, "REDIS_SERVER_URL")?,
+                server_url,
+                tls,
                 stream: need_name("stream")?,
                 maxlen,
             }))
         }
+        "kafka" => {
+            let mut key_name = None;
+            for (param, values) in &params {
+                match (param.as_str(), values.as_slice()) {
+                    ("key_name", [one]) if !one.is_empty() => key_name = Some(one.clone()),
+                    _ => return Err(refuse(param)),
+                }
+            }
+            let value = server_url(env, "KAFKA_BROKERS")?;
+            let brokers = kafka_brokers("KAFKA_BROKERS", &value)?;
+            let tls = tls_settings(env)?;
+            let tls = if env_bool(env, "KAFKA_TLS")? || !tls.is_empty() {
+                Some(tls)
+            } else {
+                None
+            };
+            Ok(Broker::Kafka(KafkaConfig {
+                brokers,
+                topic: need_name("topic")?,
+                key_name,
+                tls,
+                sasl: kafka_sasl(env)?,
+                retry_deadline: KAFKA_RETRY_DEADLINE,
+            }))
+        }
+        "awssns" | "awssqs" => Ok(Broker::Aws(crate::aws_config::parse(&url, &name, env)?)),
         other => Err(format!(
-            "open topic {topic_url}: no driver for the {other}:// scheme \
-             (supported: nats, rabbit, mqtt, redis)"
+            "open topic {topic_url}: no driver for the {other}:// scheme (supported: {SUPPORTED})"
         )),
     }
-}
-
-/// The TLS variables apply to NATS only in this build.
-fn no_tls(env: &dyn Fn(&str) -> Option<String>, broker: &str) -> Result<(), String> {
-    if !tls_files(env)?.is_empty() {
-        return Err(format!(
-            "{ENV_PREFIX}TLS_* for {broker} is not supported by this build of plexus-pubsub (NATS only)"
-        ));
-    }
-    Ok(())
 }
 
 /// A server URL fit for a log line: scheme, host and port only, so a
@@ -457,13 +672,7 @@ mod tests {
     #[test]
     fn unsupported_and_unknown_schemes() {
         let env = env_of(&[NATS]);
-        for url in [
-            "kafka://t",
-            "awssns:///arn:aws:sns:us-east-2:123456789012:t?region=us-east-2",
-            "awssqs://sqs.us-east-2.amazonaws.com/1/q",
-            "gcppubsub://p/t",
-            "azuresb://t",
-        ] {
+        for url in ["gcppubsub://p/t", "azuresb://t"] {
             let err = parse(url, &env).unwrap_err();
             assert!(
                 err.contains("not supported by this build of plexus-pubsub"),
@@ -484,7 +693,8 @@ mod tests {
             parse("mqtt://sftpgo/events", &env).unwrap(),
             Broker::Mqtt(MqttConfig {
                 server_url: "mqtt://127.0.0.1:1883".into(),
-                topic: "sftpgo/events".into()
+                topic: "sftpgo/events".into(),
+                tls: None,
             })
         );
         assert!(parse("mqtt://t?qos=2", &env).is_err());
@@ -493,7 +703,8 @@ mod tests {
             Broker::Redis(RedisConfig {
                 server_url: "redis://127.0.0.1:6379/0".into(),
                 stream: "events".into(),
-                maxlen: Some(1000)
+                maxlen: Some(1000),
+                tls: None,
             })
         );
         assert!(parse("redis://events?maxlen=0", &env).is_err());
@@ -519,15 +730,176 @@ mod tests {
         };
         assert_eq!(c.tls.root_cert, Some(PathBuf::from("/ca.pem")));
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", " TRUE ")]);
-        assert!(parse("nats://a", &env)
-            .unwrap_err()
-            .contains("not supported"));
+        let Broker::Nats(c) = parse("nats://a", &env).unwrap() else {
+            panic!()
+        };
+        assert!(c.tls.skip_verify);
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "yes")]);
         assert!(parse("nats://a", &env)
             .unwrap_err()
             .contains("not a boolean"));
         let env = env_of(&[NATS, ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "false")]);
         assert!(parse("nats://a", &env).is_ok());
+    }
+
+    #[test]
+    fn tls_per_broker() {
+        let ca = ("SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT", "/ca.pem");
+        // RabbitMQ: the files need amqps://; no server name or skip.
+        let env = env_of(&[("RABBIT_SERVER_URL", "amqp://h/"), ca]);
+        assert!(parse("rabbit://x", &env)
+            .unwrap_err()
+            .contains("need an amqps://"));
+        let env = env_of(&[("RABBIT_SERVER_URL", "amqps://u:s3cret@h/"), ca]);
+        let Broker::Rabbit(c) = parse("rabbit://x", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[
+            ("RABBIT_SERVER_URL", "amqps://h/"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "rabbit.internal"),
+        ]);
+        assert!(parse("rabbit://x", &env)
+            .unwrap_err()
+            .contains("not supported"));
+        // MQTT: mqtts:// turns TLS on; the files need it.
+        let env = env_of(&[("MQTT_SERVER_URL", "mqtts://h:8883"), ca]);
+        let Broker::Mqtt(c) = parse("mqtt://t", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.unwrap().root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[("MQTT_SERVER_URL", "mqtt://u:s3cret@h"), ca]);
+        let err = parse("mqtt://t", &env).unwrap_err();
+        assert!(
+            err.contains("need an mqtts://") && !err.contains("s3cret"),
+            "{err}"
+        );
+        // Redis: rediss:// turns TLS on; the files need it; no server name.
+        let env = env_of(&[("REDIS_SERVER_URL", "rediss://h:6380"), ca]);
+        let Broker::Redis(c) = parse("redis://s", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls.unwrap().root_cert, Some(PathBuf::from("/ca.pem")));
+        let env = env_of(&[("REDIS_SERVER_URL", "redis://h"), ca]);
+        assert!(parse("redis://s", &env)
+            .unwrap_err()
+            .contains("need a rediss://"));
+        let env = env_of(&[
+            ("REDIS_SERVER_URL", "rediss://h"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "redis.internal"),
+        ]);
+        assert!(parse("redis://s", &env)
+            .unwrap_err()
+            .contains("not supported"));
+    }
+
+    #[test]
+    fn kafka_broker_lists_as_plugin_1_2_0() {
+        let ok = |v: &str| kafka_brokers("KAFKA_BROKERS", v);
+        assert_eq!(ok("broker:9092").unwrap(), vec!["broker:9092"]);
+        assert_eq!(
+            ok(" broker-a:9092, broker-b:9093 ").unwrap(),
+            vec!["broker-a:9092", "broker-b:9093"]
+        );
+        for bad in [
+            ",broker:9092",
+            "broker:9092,",
+            "broker-a:9092,,broker-b:9092",
+            "  ",
+        ] {
+            assert!(ok(bad).unwrap_err().contains("is empty"), "{bad:?}");
+        }
+        assert!(ok("broker").unwrap_err().contains("not host:port"));
+        assert!(ok("broker:x").is_err());
+        assert!(parse("kafka://t", &env_of(&[]))
+            .unwrap_err()
+            .contains("KAFKA_BROKERS environment variable not set"));
+        assert!(parse("kafka://t", &env_of(&[("KAFKA_BROKERS", "  ")]))
+            .unwrap_err()
+            .contains("KAFKA_BROKERS environment variable not set"));
+    }
+
+    #[test]
+    fn kafka_urls_tls_and_sasl() {
+        let env = env_of(&[("SFTPGO_PLUGIN_PUBSUB_KAFKA_BROKERS", "k1:9092,k2:9092")]);
+        let Broker::Kafka(c) = parse("kafka://sftpgo-events?key_name=action", &env).unwrap() else {
+            panic!("not kafka")
+        };
+        assert_eq!(c.brokers, vec!["k1:9092", "k2:9092"]);
+        assert_eq!(c.topic, "sftpgo-events");
+        assert_eq!(c.key_name.as_deref(), Some("action"));
+        assert!(c.tls.is_none() && c.sasl.is_none());
+        assert!(parse("kafka://t?key_name=", &env).is_err());
+        assert!(parse("kafka://t?partition=1", &env)
+            .unwrap_err()
+            .contains("invalid query parameter \"partition\""));
+        assert!(parse("kafka://", &env).unwrap_err().contains("no topic"));
+
+        // KAFKA_TLS, or any TLS variable, turns TLS on.
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("PLEXUS_PUBSUB_KAFKA_TLS", "1"),
+        ]);
+        let Broker::Kafka(c) = parse("kafka://t", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.tls, Some(TlsSettings::default()));
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "kafka.internal"),
+        ]);
+        let Broker::Kafka(c) = parse("kafka://t", &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.tls.unwrap().server_name.as_deref(),
+            Some("kafka.internal")
+        );
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_TLS", "on"),
+        ]);
+        assert!(parse("kafka://t", &env)
+            .unwrap_err()
+            .contains("not a boolean"));
+
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_MECHANISM", "scram-sha-512"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_USERNAME", "sftpgo"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_PASSWORD", " s3cret "),
+        ]);
+        let Broker::Kafka(c) = parse("kafka://t", &env).unwrap() else {
+            panic!()
+        };
+        let sasl = c.sasl.unwrap();
+        assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+        assert_eq!(sasl.password, " s3cret ");
+        assert!(!format!("{sasl:?}").contains("s3cret"));
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_MECHANISM", "GSSAPI"),
+        ]);
+        assert!(parse("kafka://t", &env)
+            .unwrap_err()
+            .contains("not a supported mechanism"));
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_MECHANISM", "PLAIN"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_USERNAME", "u"),
+        ]);
+        assert!(parse("kafka://t", &env)
+            .unwrap_err()
+            .contains("_PASSWORD too"));
+        let env = env_of(&[
+            ("KAFKA_BROKERS", "k:9093"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_PASSWORD", "s3cret"),
+        ]);
+        let err = parse("kafka://t", &env).unwrap_err();
+        assert!(
+            err.contains("KAFKA_SASL_MECHANISM") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! event's outcome. The binary is `src/main.rs`; the library exposes the
 //! pieces for tests and benchmarks.
 
+pub mod aws_config;
 pub mod backoff;
 pub mod brokers;
 pub mod cli;
@@ -13,6 +14,8 @@ pub mod gojson;
 pub mod message;
 pub mod notifier;
 pub mod rfc3339;
+pub mod sarama;
+pub mod tls;
 
 pub use brokers::Publisher;
 pub use config::Broker;

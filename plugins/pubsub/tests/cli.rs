@@ -30,13 +30,7 @@ fn fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
 #[test]
 fn start_up_failures() {
     fails_with(&[], &[], "please specify the topic url");
-    for url in [
-        "kafka://events",
-        "awssns:///arn:aws:sns:us-east-2:123456789012:t?region=us-east-2",
-        "awssqs://sqs.us-east-2.amazonaws.com/123456789012/q",
-        "gcppubsub://projects/p/topics/t",
-        "azuresb://t",
-    ] {
+    for url in ["gcppubsub://projects/p/topics/t", "azuresb://t"] {
         fails_with(&[url], &[], "not supported by this build of plexus-pubsub");
     }
     let nats = [("NATS_SERVER_URL", "nats://u:s3cret@127.0.0.1:1")];
@@ -49,6 +43,29 @@ fn start_up_failures() {
         &["rabbit://x"],
         &[],
         "RABBIT_SERVER_URL environment variable not set",
+    );
+    fails_with(
+        &["kafka://events"],
+        &[("KAFKA_BROKERS", "k1:9092,,k2:9092")],
+        "entry 2 of the broker list is empty",
+    );
+    fails_with(
+        &["kafka://events"],
+        &[
+            ("KAFKA_BROKERS", "k1:9092"),
+            ("SFTPGO_PLUGIN_PUBSUB_KAFKA_SASL_PASSWORD", "s3cret"),
+        ],
+        "KAFKA_SASL_MECHANISM",
+    );
+    fails_with(
+        &["awssqs://sqs.us-east-2.amazonaws.com/123456789012/q?region=us-east-2&profile=x"],
+        &[],
+        "not supported by this build",
+    );
+    fails_with(
+        &["awssns:///arn:aws:sns:us-east-2:123456789012:t?region=us-east-2"],
+        &[("AWS_ACCESS_KEY_ID", "AKID")],
+        "no AWS credentials",
     );
     fails_with(
         &["nats://a", "node-1"],

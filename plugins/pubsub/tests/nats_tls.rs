@@ -1,7 +1,8 @@
 //! NATS over TLS with the plugin 1.2.0 variables: a `nats-server` (the
 //! binary of the local NATS service) started here with a certificate from
 //! a test CA; `SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT` names the CA file, and
-//! without it the connection is refused at start.
+//! without it the connection is refused at start; `TLS_SKIP_VERIFY` accepts
+//! the certificate, and a `TLS_SERVER_NAME` it does not name is refused.
 
 mod common;
 
@@ -72,6 +73,7 @@ async fn tls_with_a_root_cert_file() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    plexus_pubsub::tls::install_default_provider();
     let url = format!("tls://127.0.0.1:{port}");
     let subject = unique("plexus.tls");
     let subscriber = async_nats::ConnectOptions::new()
@@ -109,5 +111,32 @@ async fn tls_with_a_root_cert_file() {
     .await
     .err()
     .expect("an untrusted server certificate");
+    assert!(err.contains("failed to dial NATS_SERVER_URL"), "{err}");
+
+    // TLS_SKIP_VERIFY accepts it without the CA (the URL says nats://:
+    // any TLS setting turns TLS on).
+    let plain_url = format!("nats://127.0.0.1:{port}");
+    connect(
+        &format!("nats://{subject}"),
+        &[
+            ("NATS_SERVER_URL", plain_url.as_str()),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SKIP_VERIFY", "true"),
+        ],
+    )
+    .await
+    .expect("TLS_SKIP_VERIFY");
+
+    // TLS_SERVER_NAME is what the certificate is checked against.
+    let err = connect(
+        &format!("nats://{subject}"),
+        &[
+            ("NATS_SERVER_URL", url.as_str()),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_ROOT_CERT", ca_path.as_str()),
+            ("SFTPGO_PLUGIN_PUBSUB_TLS_SERVER_NAME", "other.internal"),
+        ],
+    )
+    .await
+    .err()
+    .expect("a certificate that does not name TLS_SERVER_NAME");
     assert!(err.contains("failed to dial NATS_SERVER_URL"), "{err}");
 }

@@ -311,7 +311,8 @@ impl Moto {
             },
             &test_credentials(),
             &sigv4::amz_date(time::OffsetDateTime::now_utc()),
-        );
+        )
+        .expect("sign");
         let mut request = reqwest::Client::new()
             .post(url)
             .header("content-type", sigv4::CONTENT_TYPE)

@@ -2,6 +2,8 @@
 //! publish one message and learn its outcome, close. An enum rather than
 //! trait objects: the set is closed and each publish stays a plain future.
 
+pub mod aws;
+pub mod kafka;
 pub mod mqtt;
 pub mod nats;
 pub mod rabbit;
@@ -12,19 +14,26 @@ use crate::message::Message;
 
 pub enum Publisher {
     Nats(nats::NatsPublisher),
-    Rabbit(rabbit::RabbitPublisher),
+    Rabbit(Box<rabbit::RabbitPublisher>),
     Mqtt(mqtt::MqttPublisher),
     Redis(redis::RedisPublisher),
+    Kafka(kafka::KafkaPublisher),
+    Aws(aws::AwsPublisher),
 }
 
 impl Publisher {
     /// Connects to the broker; an error stops the plugin's start.
     pub async fn connect(config: &Broker) -> Result<Self, String> {
+        crate::tls::install_default_provider();
         Ok(match config {
             Broker::Nats(c) => Publisher::Nats(nats::NatsPublisher::connect(c).await?),
-            Broker::Rabbit(c) => Publisher::Rabbit(rabbit::RabbitPublisher::connect(c).await?),
+            Broker::Rabbit(c) => {
+                Publisher::Rabbit(Box::new(rabbit::RabbitPublisher::connect(c).await?))
+            }
             Broker::Mqtt(c) => Publisher::Mqtt(mqtt::MqttPublisher::connect(c).await?),
             Broker::Redis(c) => Publisher::Redis(redis::RedisPublisher::connect(c).await?),
+            Broker::Kafka(c) => Publisher::Kafka(kafka::KafkaPublisher::connect(c).await?),
+            Broker::Aws(c) => Publisher::Aws(aws::AwsPublisher::connect(c).await?),
         })
     }
 
@@ -35,6 +44,8 @@ impl Publisher {
             Publisher::Rabbit(p) => p.publish(message).await,
             Publisher::Mqtt(p) => p.publish(message).await,
             Publisher::Redis(p) => p.publish(message).await,
+            Publisher::Kafka(p) => p.publish(message).await,
+            Publisher::Aws(p) => p.publish(message).await,
         }
     }
 
@@ -43,7 +54,7 @@ impl Publisher {
             Publisher::Nats(p) => p.close().await,
             Publisher::Rabbit(p) => p.close().await,
             Publisher::Mqtt(p) => p.close().await,
-            Publisher::Redis(_) => {}
+            Publisher::Redis(_) | Publisher::Kafka(_) | Publisher::Aws(_) => {}
         }
     }
 }

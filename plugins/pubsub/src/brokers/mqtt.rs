@@ -1,5 +1,7 @@
 //! MQTT 3.1.1 (Plexus extension, rumqttc): the JSON body is published to the
 //! topic at QoS 1 and the event is acknowledged after the broker's PUBACK.
+//! An `mqtts://` server URL connects over TLS (port 8883 by default) with
+//! the rustls configuration of `tls.rs`.
 //! MQTT 3.1.1 has no headers, so the metadata is not sent (the body holds
 //! the same values).
 //!
@@ -13,7 +15,9 @@
 use crate::backoff::Backoff;
 use crate::config::{redact, MqttConfig};
 use crate::message::Message;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,13 +49,21 @@ fn options(config: &MqttConfig) -> Result<MqttOptions, String> {
     let host = url
         .host_str()
         .ok_or_else(|| format!("MQTT_SERVER_URL {shown}: no host"))?;
-    let port = url.port().unwrap_or(1883);
+    let port = url
+        .port()
+        .unwrap_or(if config.tls.is_some() { 8883 } else { 1883 });
     let client_id = format!("plexus-pubsub-{}-{}", std::process::id(), rand_suffix());
     let mut options = MqttOptions::new(client_id, host, port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(true);
     if !url.username().is_empty() {
         options.set_credentials(url.username(), url.password().unwrap_or(""));
+    }
+    if let Some(tls) = &config.tls {
+        let client = crate::tls::client_config(tls)?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(client),
+        )));
     }
     Ok(options)
 }

@@ -146,14 +146,11 @@ impl NatsPublisher {
                     other => tracing::warn!(event = %other, "NATS event"),
                 }
             });
-        if let Some(root) = &config.tls.root_cert {
+        // Any TLS setting turns TLS on, whatever the URL scheme (as plugin
+        // 1.2.0 does for NATS).
+        if !config.tls.is_empty() {
             options = options
-                .add_root_certificates(root.clone())
-                .require_tls(true);
-        }
-        if let (Some(cert), Some(key)) = (&config.tls.client_cert, &config.tls.client_key) {
-            options = options
-                .add_client_certificate(cert.clone(), key.clone())
+                .tls_client_config(crate::tls::client_config(&config.tls)?)
                 .require_tls(true);
         }
         let client = options

@@ -5,14 +5,18 @@
 //! message fails that event. Plexus also sets the AMQP `message_id`
 //! property to the event id, for consumers that deduplicate.
 //!
+//! An `amqps://` server URL connects over TLS; `TLS_ROOT_CERT` and the
+//! client certificate variables are handed to lapin (its rustls backend).
+//!
 //! The connection is re-opened in process: a publish that finds it broken
 //! reconnects, with exponential backoff between failed attempts, so each
 //! event gets its own outcome and nothing panics.
 
 use crate::backoff::Backoff;
-use crate::config::{redact, RabbitConfig};
+use crate::config::{redact, RabbitConfig, ENV_PREFIX};
 use crate::message::Message;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -28,16 +32,42 @@ struct Live {
 
 pub struct RabbitPublisher {
     config: RabbitConfig,
+    tls: OwnedTLSConfig,
     live: RwLock<Option<Live>>,
     backoff: Mutex<Backoff>,
 }
 
-async fn open(config: &RabbitConfig) -> Result<Live, String> {
+/// The CA and client certificate for lapin, read once (and checked, so an
+/// error names the file, never its contents).
+fn owned_tls(config: &RabbitConfig) -> Result<OwnedTLSConfig, String> {
+    let (ca, cert, key) = crate::tls::pem_files(&config.tls)?;
+    let cert_chain = match ca {
+        Some(pem) => Some(
+            String::from_utf8(pem)
+                .map_err(|_| format!("{ENV_PREFIX}TLS_ROOT_CERT is not a PEM text file"))?,
+        ),
+        None => None,
+    };
+    let identity = match (cert, key) {
+        (Some(pem), Some(key)) => Some(OwnedIdentity::PKCS8 { pem, key }),
+        _ => None,
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain,
+    })
+}
+
+async fn open(config: &RabbitConfig, tls: &OwnedTLSConfig) -> Result<Live, String> {
     let shown = redact(&config.server_url);
-    let connect = Connection::connect(
-        &config.server_url,
-        ConnectionProperties::default().with_connection_name("plexus-pubsub".into()),
-    );
+    let properties = ConnectionProperties::default().with_connection_name("plexus-pubsub".into());
+    let connect = async {
+        if config.tls.is_empty() {
+            return Connection::connect(&config.server_url, properties).await;
+        }
+        let runtime = lapin::runtime::default_runtime()?;
+        Connection::connect_with_config(&config.server_url, properties, tls.clone(), runtime).await
+    };
     let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| format!("failed to dial RABBIT_SERVER_URL {shown}: timed out"))?
@@ -58,9 +88,11 @@ async fn open(config: &RabbitConfig) -> Result<Live, String> {
 
 impl RabbitPublisher {
     pub async fn connect(config: &RabbitConfig) -> Result<Self, String> {
-        let live = open(config).await?;
+        let tls = owned_tls(config)?;
+        let live = open(config, &tls).await?;
         Ok(RabbitPublisher {
             config: config.clone(),
+            tls,
             live: RwLock::new(Some(live)),
             backoff: Mutex::new(Backoff::new()),
         })
@@ -90,7 +122,7 @@ impl RabbitPublisher {
         if let Some(old) = slot.take() {
             let _ = old.connection.close(0, "reconnecting".into()).await;
         }
-        match open(&self.config).await {
+        match open(&self.config, &self.tls).await {
             Ok(live) => {
                 backoff.succeeded();
                 tracing::info!(server = %redact(&self.config.server_url), "RabbitMQ reconnected");

@@ -98,3 +98,63 @@ pub fn log_event() -> LogEvent {
         role: String::new(),
     }
 }
+
+/// A test CA and a server certificate it signed, as PEM files in a
+/// temporary directory (kept alive by the struct).
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl TestPki {
+    /// A CA and a server certificate for `names` (DNS names or IPs).
+    pub fn new(names: &[&str]) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+        let server_key = KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let server_cert = CertificateParams::new(names)
+            .expect("server params")
+            .signed_by(&server_key, &ca)
+            .expect("server certificate");
+        let pki = TestPki {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("server.pem"),
+            key: dir.path().join("server-key.pem"),
+            dir,
+        };
+        std::fs::write(&pki.ca, ca.pem()).expect("write CA");
+        std::fs::write(&pki.cert, server_cert.pem()).expect("write cert");
+        std::fs::write(&pki.key, server_key.serialize_pem()).expect("write key");
+        pki
+    }
+
+    /// A rustls server configuration with this server certificate.
+    pub fn server_config(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        let certs = rustls_pemfile::certs(&mut std::fs::read(&self.cert).unwrap().as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pemfile::private_key(&mut std::fs::read(&self.key).unwrap().as_slice())
+            .unwrap()
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        std::sync::Arc::new(config)
+    }
+
+    pub fn ca_path(&self) -> String {
+        self.ca.display().to_string()
+    }
+}
