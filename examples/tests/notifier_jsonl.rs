@@ -438,7 +438,7 @@ async fn controller_shutdown_exits_0_even_with_broker_and_stdio_streams_open() {
     shutdown_via_controller(&mut plugin, channel).await;
     assert!(!socket_dir.exists(), "socket directory removed");
     // The streams ended with the plugin rather than holding the stop up.
-    let stderr = plugin.stderr();
+    let stderr = plugin.stderr_to_end().await;
     assert!(
         !stderr.contains("grace period"),
         "graceful stop had to wait for open streams:\n{stderr}"

@@ -77,6 +77,8 @@ pub struct Plugin {
     pub handshake: HandshakeLine,
     pub raw_handshake: String,
     stderr: Arc<Mutex<String>>,
+    /// The task copying stderr: done once the plugin closed its stderr.
+    stderr_reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Plugin {
@@ -84,7 +86,7 @@ impl Plugin {
     /// if it exits or stays silent past the deadline.
     pub async fn start(mut command: Command) -> Plugin {
         let mut child = command.spawn().expect("spawn the plugin");
-        let stderr = collect_stderr(&mut child);
+        let (stderr, stderr_reader) = collect_stderr(&mut child);
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
@@ -120,6 +122,7 @@ impl Plugin {
             handshake,
             raw_handshake: line,
             stderr,
+            stderr_reader,
         }
     }
 
@@ -129,6 +132,17 @@ impl Plugin {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// All of stderr, once the plugin has closed it (after its exit: the
+    /// exit can be seen before the last lines are read).
+    pub async fn stderr_to_end(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            if tokio::time::timeout(DEADLINE, reader).await.is_err() {
+                panic!("stderr still open past the deadline:\n{}", self.stderr());
+            }
+        }
+        self.stderr()
     }
 
     pub fn pid(&self) -> i32 {
@@ -167,11 +181,12 @@ impl Plugin {
     }
 }
 
-fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+fn collect_stderr(child: &mut Child) -> (Arc<Mutex<String>>, Option<tokio::task::JoinHandle<()>>) {
     let buffer = Arc::new(Mutex::new(String::new()));
+    let mut reader = None;
     if let Some(stderr) = child.stderr.take() {
         let sink = buffer.clone();
-        tokio::spawn(async move {
+        reader = Some(tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Ok(mut text) = sink.lock() {
@@ -179,9 +194,9 @@ fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
                     text.push('\n');
                 }
             }
-        });
+        }));
     }
-    buffer
+    (buffer, reader)
 }
 
 /// Runs a plugin that is expected to exit on its own; returns (status, stdout, stderr).
