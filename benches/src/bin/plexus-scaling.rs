@@ -68,6 +68,14 @@ enum Row {
         #[arg(long, default_value_t = 100)]
         sample_ms: u64,
     },
+    /// Baseline of `redrive`: the same retry queue drained by the storage layer alone.
+    RedriveStore {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// RSS sampling period, ms.
+        #[arg(long, default_value_t = 100)]
+        sample_ms: u64,
+    },
     /// Start after a kill -9 with N accepted, undelivered events (write_ahead).
     Recovery {
         #[arg(long, default_value_t = 1_000_000)]
@@ -253,6 +261,36 @@ async fn run(args: Args) -> Result<()> {
             print_drain(&result.drained);
             println!("command: `{command}`");
         }
+        Row::RedriveStore { events, sample_ms } => {
+            let dir = work.join(format!("redrive-store-{events}"));
+            let fill = scaling::redrive::fill_in_child(&plugin, &dir, events, timeout)?;
+            println!(
+                "filled a retry queue of {events} events in {:.1} s (child process)",
+                fill.as_secs_f64()
+            );
+            let sample_every = Duration::from_millis(sample_ms);
+            let d = tokio::task::spawn_blocking(move || {
+                scaling::store_only::drain(&dir, sample_every)
+            })
+            .await
+            .context("the storage drain thread")??;
+            let high = rss::peak_while_queued(&d.samples, d.records.saturating_mul(9) / 10, u64::MAX);
+            let low = rss::peak_while_queued(&d.samples, 1, 10_000.min(d.records));
+            let show = |v: Option<u64>| v.map_or("–".to_owned(), |b| format!("{:.1} MiB", mib(b)));
+            println!(
+                "storage only: opened (and counted {} records) in {:.3} s, drained {:.1} s after the open call; RSS {:.1} MiB before, {:.1} MiB opened, peak {:.1} MiB; while ≥ 90 % queued {}, while ≤ 10 000 queued {}",
+                d.records,
+                d.opened.as_secs_f64(),
+                d.drained.as_secs_f64(),
+                mib(d.rss_before),
+                mib(d.rss_opened),
+                mib(d.peak.unwrap_or_else(|| rss::sampled_peak(&d.samples))),
+                show(high),
+                show(low)
+            );
+            println!("RSS trace: {}", trace(&d.samples));
+            println!("command: `{command}`");
+        }
         Row::Recovery { events, sample_ms } => {
             let dir = work.join(format!("recovery-{events}"));
             let result = scaling::recovery::run(
@@ -321,13 +359,16 @@ fn print_drain(d: &Drained) {
         show(low),
         d.samples.len()
     );
-    let step = (d.samples.len() / 12).max(1);
-    let trace = d
-        .samples
+    println!("RSS trace: {}", trace(&d.samples));
+}
+
+/// About a dozen samples, evenly spaced.
+fn trace(samples: &[rss::Sample]) -> String {
+    let step = (samples.len() / 12).max(1);
+    samples
         .iter()
         .step_by(step)
         .map(|s| format!("{:.1}s {:.0}MiB {}q", s.at.as_secs_f64(), mib(s.rss), s.queued))
         .collect::<Vec<_>>()
-        .join(" | ");
-    println!("RSS trace: {trace}");
+        .join(" | ")
 }

@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod recovery;
 pub mod redrive;
 pub mod startup;
+pub mod store_only;
 
 use crate::error::{Error, Result};
 use plexus_engine::config::NotifierOptions;

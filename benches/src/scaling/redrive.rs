@@ -124,14 +124,9 @@ pub struct RedriveResult {
     pub drained: Drained,
 }
 
-/// The parent's side: fill in a child, then drain here.
-pub async fn run(
-    plugin: &Path,
-    dir: &Path,
-    events: u64,
-    sample_every: Duration,
-    timeout: Duration,
-) -> Result<RedriveResult> {
+/// Fills a retry queue of `events` under `dir` in a child process
+/// (`fill-retry`) and removes the failure switch; returns the fill time.
+pub fn fill_in_child(plugin: &Path, dir: &Path, events: u64, timeout: Duration) -> Result<Duration> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut filler = Filler::spawn(&[
         "fill-retry".to_owned(),
@@ -158,6 +153,19 @@ pub async fn run(
     }
     let flag = failing_flag(dir);
     std::fs::remove_file(&flag).with_context(|| format!("removing {}", flag.display()))?;
+    Ok(Duration::from_secs_f64(fill_seconds.max(0.0)))
+}
+
+/// The parent's side: fill in a child, then drain here.
+pub async fn run(
+    plugin: &Path,
+    dir: &Path,
+    events: u64,
+    sample_every: Duration,
+    timeout: Duration,
+) -> Result<RedriveResult> {
+    let fill = fill_in_child(plugin, dir, events, timeout)?;
+    let flag = failing_flag(dir);
     let on_disk = super::dir_size(&dir.join("data"));
 
     // The plugin keeps its `--fail-while` argument: the flag is gone, so
@@ -181,7 +189,7 @@ pub async fn run(
     }
     Ok(RedriveResult {
         events,
-        fill: Duration::from_secs_f64(fill_seconds.max(0.0)),
+        fill,
         on_disk,
         drained,
     })
