@@ -82,9 +82,21 @@ mod tests {
     fn peaks_are_taken_within_a_backlog_range() {
         let at = Duration::ZERO;
         let samples = [
-            Sample { at, rss: 10, queued: 1_000_000 },
-            Sample { at, rss: 30, queued: 500_000 },
-            Sample { at, rss: 20, queued: 5_000 },
+            Sample {
+                at,
+                rss: 10,
+                queued: 1_000_000,
+            },
+            Sample {
+                at,
+                rss: 30,
+                queued: 500_000,
+            },
+            Sample {
+                at,
+                rss: 20,
+                queued: 5_000,
+            },
         ];
         assert_eq!(sampled_peak(&samples), 30);
         assert_eq!(peak_while_queued(&samples, 900_000, 1_000_000), Some(10));

@@ -241,7 +241,10 @@ async fn run(args: Args) -> Result<()> {
                     (r.host_cpu + r.plugins_cpu).as_secs_f64() * 1e6 / r.deliveries.max(1) as f64
                 );
             }
-            println!("command: `{command}` (median of {} rounds by events/s)", rounds.max(1));
+            println!(
+                "command: `{command}` (median of {} rounds by events/s)",
+                rounds.max(1)
+            );
         }
         Row::Redrive { events, sample_ms } => {
             let dir = work.join(format!("redrive-{events}"));
@@ -269,14 +272,15 @@ async fn run(args: Args) -> Result<()> {
                 fill.as_secs_f64()
             );
             let sample_every = Duration::from_millis(sample_ms);
-            let d = tokio::task::spawn_blocking(move || {
-                scaling::store_only::drain(&dir, sample_every)
-            })
-            .await
-            .context("the storage drain thread")??;
-            let high = rss::peak_while_queued(&d.samples, d.records.saturating_mul(9) / 10, u64::MAX);
+            let d =
+                tokio::task::spawn_blocking(move || scaling::store_only::drain(&dir, sample_every))
+                    .await
+                    .context("the storage drain thread")??;
+            let high =
+                rss::peak_while_queued(&d.samples, d.records.saturating_mul(9) / 10, u64::MAX);
             let low = rss::peak_while_queued(&d.samples, 1, 10_000.min(d.records));
-            let show = |v: Option<u64>| v.map_or("–".to_owned(), |b| format!("{:.1} MiB", mib(b)));
+            let show =
+                |v: Option<u64>| v.map_or("–".to_owned(), |b| format!("{:.1} MiB", mib(b)));
             println!(
                 "storage only: opened (and counted {} records) in {:.3} s, drained {:.1} s after the open call; RSS {:.1} MiB before, {:.1} MiB opened, peak {:.1} MiB; while ≥ 90 % queued {}, while ≤ 10 000 queued {}",
                 d.records,
@@ -368,7 +372,14 @@ fn trace(samples: &[rss::Sample]) -> String {
     samples
         .iter()
         .step_by(step)
-        .map(|s| format!("{:.1}s {:.0}MiB {}q", s.at.as_secs_f64(), mib(s.rss), s.queued))
+        .map(|s| {
+            format!(
+                "{:.1}s {:.0}MiB {}q",
+                s.at.as_secs_f64(),
+                mib(s.rss),
+                s.queued
+            )
+        })
         .collect::<Vec<_>>()
         .join(" | ")
 }

@@ -202,9 +202,8 @@ async fn wait_delivered(engine: &Engine, expected: &[u64], timeout: Duration) ->
 fn plugins_cpu(pids: &[u32]) -> Result<Duration> {
     pids.iter()
         .map(|&pid| {
-            cpu::pid_cpu(pid).ok_or_else(|| {
-                Error::new(format!("plugin process {pid} is gone during the run"))
-            })
+            cpu::pid_cpu(pid)
+                .ok_or_else(|| Error::new(format!("plugin process {pid} is gone during the run")))
         })
         .sum()
 }

@@ -53,11 +53,7 @@ pub async fn fill(plugin: &Path, dir: &Path, events: u64) -> Result<()> {
     let engine = Engine::start(vec![config], settings)
         .await
         .context("starting the filling engine")?;
-    let pid = engine
-        .stats()
-        .first()
-        .map(|s| s.counters.pid)
-        .unwrap_or(0);
+    let pid = engine.stats().first().map(|s| s.counters.pid).unwrap_or(0);
     child::report("plugin-pid", pid);
     let go = go_flag(dir);
     while !go.exists() {
@@ -65,7 +61,10 @@ pub async fn fill(plugin: &Path, dir: &Path, events: u64) -> Result<()> {
     }
     let begin = Instant::now();
     super::redrive::publish(&engine, events, |_| {}).await?;
-    child::report("fill-seconds", format!("{:.2}", begin.elapsed().as_secs_f64()));
+    child::report(
+        "fill-seconds",
+        format!("{:.2}", begin.elapsed().as_secs_f64()),
+    );
     child::report("accepted", events);
     // Wait to be killed; never stop gracefully.
     loop {
@@ -110,11 +109,9 @@ pub async fn run(
     }
     let go = go_flag(dir);
     std::fs::write(&go, b"").with_context(|| format!("creating {}", go.display()))?;
-    let filled = filler.expect("fill-seconds").and_then(|s| {
-        s.trim()
-            .parse::<f64>()
-            .context("the child's fill time")
-    });
+    let filled = filler
+        .expect("fill-seconds")
+        .and_then(|s| s.trim().parse::<f64>().context("the child's fill time"));
     let accepted = filled.and_then(|f| Ok((f, filler.expect_number("accepted")?)));
     filler.kill()?;
     child::signal(pid, libc::SIGKILL);

@@ -51,15 +51,12 @@ pub async fn publish(engine: &Engine, events: u64, mut progress: impl FnMut(u64)
             .min(FILL_CHUNK);
         let offset = i64::try_from(sent).unwrap_or(i64::MAX);
         let chunk = workload::mixed(n, base.saturating_add(offset));
-        engine
-            .notify_many(chunk)
-            .await
-            .map_err(|(accepted, err)| {
-                Error::new(format!(
-                    "the engine accepted {} of {events} events, then: {err}",
-                    sent + accepted as u64
-                ))
-            })?;
+        engine.notify_many(chunk).await.map_err(|(accepted, err)| {
+            Error::new(format!(
+                "the engine accepted {} of {events} events, then: {err}",
+                sent + accepted as u64
+            ))
+        })?;
         sent += n as u64;
         progress(sent);
     }
@@ -92,9 +89,10 @@ pub async fn fill(plugin: &Path, dir: &Path, events: u64, timeout: Duration) -> 
             timeout,
             Duration::from_millis(20),
             || {
-                engine.stats().first().is_some_and(|s| {
-                    s.counters.queue_len >= events && s.counters.spill_len == 0
-                })
+                engine
+                    .stats()
+                    .first()
+                    .is_some_and(|s| s.counters.queue_len >= events && s.counters.spill_len == 0)
             },
             || counters_note(&engine),
         )
@@ -126,7 +124,12 @@ pub struct RedriveResult {
 
 /// Fills a retry queue of `events` under `dir` in a child process
 /// (`fill-retry`) and removes the failure switch; returns the fill time.
-pub fn fill_in_child(plugin: &Path, dir: &Path, events: u64, timeout: Duration) -> Result<Duration> {
+pub fn fill_in_child(
+    plugin: &Path,
+    dir: &Path,
+    events: u64,
+    timeout: Duration,
+) -> Result<Duration> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut filler = Filler::spawn(&[
         "fill-retry".to_owned(),
