@@ -6,7 +6,8 @@
 //! the same events to the same plugin binary through the Plexus engine and
 //! through an SFTPGo-style Go host, alternating the two to cancel machine
 //! drift. This library holds what the harness is made of, one concern a
-//! module; `README.md` says how to run everything and what each figure means.
+//! module (and `scaling`, the rows of the scaling table of
+//! `plexus-scaling`); `README.md` says how to run everything and what each figure means.
 
 pub mod compare;
 pub mod cpu;
@@ -16,6 +17,8 @@ pub mod latency;
 pub mod locate;
 pub mod plexus_run;
 pub mod report;
+pub mod rss;
+pub mod scaling;
 pub mod svg;
 pub mod tail;
 pub mod verify;
