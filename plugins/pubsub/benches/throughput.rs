@@ -13,10 +13,17 @@
 //! round and a summary table: the median of each side's rounds, and the
 //! median of the per-round ratios (a run and the bare run right after it
 //! see the same machine load, so their ratio is steadier than either).
+//! Each run also reports the CPU per event of the bench process (host and
+//! producer, or the bare client), the plugin and the broker's server, and
+//! the summary the ceiling those figures put on the ratio on shared cores
+//! (see `support/cpu.rs`), and the engine's mean events per call.
 //!
 //! `cargo bench -p plexus-pubsub` (needs the four local servers);
 //! `PLEXUS_PUBSUB_BENCH_EVENTS` (default 20 000) and
 //! `PLEXUS_PUBSUB_BENCH_ROUNDS` (default 3) size it.
+
+#[path = "support/cpu.rs"]
+mod cpu;
 
 use async_nats::jetstream;
 use futures::future::join_all;
@@ -82,6 +89,8 @@ fn unique(prefix: &str) -> String {
 
 struct Target {
     name: &'static str,
+    /// The broker server's process name, for its CPU.
+    broker_process: &'static str,
     url: String,
     env_var: &'static str,
     env_value: &'static str,
@@ -286,7 +295,7 @@ async fn main() {
     let n = env_usize("PLEXUS_PUBSUB_BENCH_EVENTS", 20_000);
     let rounds = env_usize("PLEXUS_PUBSUB_BENCH_ROUNDS", 3).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut summary = Vec::new();
+    let mut summary: Vec<Row> = Vec::new();
 
     // NATS and JetStream: a stream for the JetStream subject.
     let nats = async_nats::connect(NATS_URL)
@@ -340,24 +349,28 @@ async fn main() {
     let targets = [
         Target {
             name: "NATS",
+            broker_process: "nats-server",
             url: format!("nats://{nats_subject}"),
             env_var: "NATS_SERVER_URL",
             env_value: NATS_URL,
         },
         Target {
             name: "JetStream",
+            broker_process: "nats-server",
             url: format!("nats://{js_subject}?jetstream=1"),
             env_var: "NATS_SERVER_URL",
             env_value: NATS_URL,
         },
         Target {
             name: "RabbitMQ",
+            broker_process: "beam.smp",
             url: format!("rabbit://{exchange}"),
             env_var: "RABBIT_SERVER_URL",
             env_value: RABBIT_URL,
         },
         Target {
             name: "Redis",
+            broker_process: "redis-server",
             url: format!("redis://{redis_stream}"),
             env_var: "REDIS_SERVER_URL",
             env_value: REDIS_URL,
@@ -369,29 +382,57 @@ async fn main() {
     for target in &targets {
         let engine = start_engine(dir.path(), target).await;
         engine_run(&engine, 1_000.min(n)).await; // warm-up
-        let mut plexus = Vec::new();
-        let mut bare = Vec::new();
-        let mut ratios = Vec::new();
+        let broker = cpu::find_process(target.broker_process);
+        if broker.is_none() {
+            println!(
+                "{}: no process named {} found; its CPU is not counted",
+                target.name, target.broker_process
+            );
+        }
+        let engine_watch = cpu::Watched {
+            plugin: u32::try_from(engine.stats()[0].counters.pid)
+                .ok()
+                .filter(|&pid| pid != 0),
+            broker,
+        };
+        let bare_watch = cpu::Watched {
+            plugin: None,
+            broker,
+        };
+        let batches_before = batch_totals(&engine);
+        let mut row = Row::new(target.name);
         for round in 0..rounds {
+            let before = engine_watch.sample();
             let a = engine_run(&engine, n).await;
+            let engine_cpu = cpu::PerEvent::between(before, engine_watch.sample(), n);
+            let before = bare_watch.sample();
             let b = match target.name {
                 "NATS" => bare_nats(n, &nats_subject).await,
                 "JetStream" => bare_jetstream(n, &js_subject).await,
                 "RabbitMQ" => bare_rabbit(n, &exchange).await,
                 _ => bare_redis(n, &redis_stream).await,
             };
+            let bare_cpu = cpu::PerEvent::between(before, bare_watch.sample(), n);
             println!(
-                "{:<10} round {round}: engine {a:>9.0} ev/s, bare {b:>9.0} ev/s, ratio {:.2}",
+                "{:<10} round {round}: engine {a:>9.0} ev/s, bare {b:>9.0} ev/s, ratio {:.2}; \
+                 CPU µs/event engine {:.1} (host {:.1} + plugin {:.1} + broker {:.1}), \
+                 bare {:.1} (client {:.1} + broker {:.1})",
                 target.name,
-                a / b
+                a / b,
+                engine_cpu.total(),
+                engine_cpu.bench,
+                engine_cpu.plugin,
+                engine_cpu.broker,
+                bare_cpu.total(),
+                bare_cpu.bench,
+                bare_cpu.broker,
             );
-            plexus.push(a);
-            bare.push(b);
-            ratios.push(a / b);
+            row.push(a, b, engine_cpu, bare_cpu);
         }
+        let (batches, batched_events) = batch_totals(&engine);
+        row.mean_batch = (batched_events - batches_before.1) / (batches - batches_before.0).max(1.0);
         engine.shutdown(Duration::from_secs(5)).await;
-        let (a, b, r) = (median(&mut plexus), median(&mut bare), median(&mut ratios));
-        summary.push((target.name, a, b, r));
+        summary.push(row);
         if target.name == "JetStream" {
             // Keep the stream small between targets.
             let _ = js.delete_stream(&stream_name).await;
@@ -416,9 +457,91 @@ async fn main() {
     println!();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the end: {}", load.trim());
-    println!("| broker | plexus-pubsub via engine (ev/s, median) | bare client (ev/s, median) | ratio (median of rounds) |");
-    println!("|---|---:|---:|---:|");
-    for (name, a, b, r) in summary {
-        println!("| {name} | {a:.0} | {b:.0} | {r:.2} |");
+    println!(
+        "| broker | via engine (ev/s) | bare client (ev/s) | ratio | engine CPU µs/event (host + plugin + broker) | bare CPU µs/event (client + broker) | CPU bound on the ratio | events per call |"
+    );
+    println!("|---|---:|---:|---:|---|---|---:|---:|");
+    for mut row in summary {
+        let (a, b, r) = (
+            median(&mut row.engine),
+            median(&mut row.bare),
+            median(&mut row.ratios),
+        );
+        let e = row.engine_cpu();
+        let c = row.bare_cpu();
+        println!(
+            "| {} | {a:.0} | {b:.0} | {r:.2} | {:.1} ({:.1} + {:.1} + {:.1}) | {:.1} ({:.1} + {:.1}) | {:.2} | {:.1} |",
+            row.name,
+            e.total(),
+            e.bench,
+            e.plugin,
+            e.broker,
+            c.total(),
+            c.bench,
+            c.broker,
+            c.total() / e.total(),
+            row.mean_batch,
+        );
     }
+    println!(
+        "CPU bound: with every process on the path CPU-bound on the same cores, \
+         events/s ∝ 1 / (CPU per event), so the engine path can reach at most \
+         (bare CPU per event) ÷ (engine CPU per event) of the bare client."
+    );
+}
+
+/// Delivery calls and the events they carried, so far.
+fn batch_totals(engine: &Engine) -> (f64, f64) {
+    engine.stats()[0]
+        .batch_size
+        .as_ref()
+        .map_or((0.0, 0.0), |h| (h.count as f64, h.sum))
+}
+
+/// One broker's rounds.
+struct Row {
+    name: &'static str,
+    engine: Vec<f64>,
+    bare: Vec<f64>,
+    ratios: Vec<f64>,
+    engine_cpu: Vec<cpu::PerEvent>,
+    bare_cpu: Vec<cpu::PerEvent>,
+    mean_batch: f64,
+}
+
+impl Row {
+    fn new(name: &'static str) -> Self {
+        Row {
+            name,
+            engine: Vec::new(),
+            bare: Vec::new(),
+            ratios: Vec::new(),
+            engine_cpu: Vec::new(),
+            bare_cpu: Vec::new(),
+            mean_batch: 0.0,
+        }
+    }
+
+    fn push(&mut self, a: f64, b: f64, engine_cpu: cpu::PerEvent, bare_cpu: cpu::PerEvent) {
+        self.engine.push(a);
+        self.bare.push(b);
+        self.ratios.push(a / b);
+        self.engine_cpu.push(engine_cpu);
+        self.bare_cpu.push(bare_cpu);
+    }
+
+    /// The round with the median total, per side.
+    fn engine_cpu(&self) -> cpu::PerEvent {
+        median_cpu(&self.engine_cpu)
+    }
+
+    fn bare_cpu(&self) -> cpu::PerEvent {
+        median_cpu(&self.bare_cpu)
+    }
+}
+
+fn median_cpu(rounds: &[cpu::PerEvent]) -> cpu::PerEvent {
+    let mut sorted = rounds.to_vec();
+    sorted.sort_by(|a, b| a.total().total_cmp(&b.total()));
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
