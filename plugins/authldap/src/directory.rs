@@ -1,7 +1,7 @@
 //! The two LDAP operations of a login, over pooled connections: finding
-//! the user (a search on a connection bound as the service account) and
-//! checking the password (a bind as the user on a connection of the second
-//! pool). New connections go through the HA order of [`Endpoints`]; a
+//! the user (a search on a connection bound as the service account, shared
+//! with concurrent searches) and checking the password (a bind as the user
+//! on a connection of the second pool, held alone for the bind). New connections go through the HA order of [`Endpoints`]; a
 //! pooled connection that fails at the transport level is dropped and the
 //! operation is retried once on a fresh one, so a server restart or an
 //! idle timeout is invisible to the user.

@@ -1,6 +1,8 @@
-//! A bounded pool of LDAP connections, written on a tokio semaphore (the
-//! general-purpose pool crates either block or do not fit ldap3's handle
-//! model). At most `size` connections exist; a borrower waits for a slot
+//! Bounded pools of LDAP connections: [`Pool`] lends a connection to one
+//! borrower at a time (user binds), [`SharedPool`] lets concurrent
+//! operations share one (searches). Both are written on tokio semaphores
+//! (the general-purpose pool crates either block or do not fit ldap3's
+//! handle model). At most `size` connections exist; a borrower waits for a slot
 //! for at most the wait limit. A connection is checked on borrow: one whose
 //! driver has ended is dropped, and one idle for longer than the check age
 //! answers a WhoAmI first. Only a lease released explicitly goes back to
@@ -180,9 +182,10 @@ pub const PER_CONNECTION: usize = 32;
 /// searches on the service-bound connections need no exclusive lease. At
 /// most `size` connections exist, each carrying at most [`PER_CONNECTION`]
 /// operations, filled in order; a new one is opened (one at a time) only
-/// when every open one carries that many. The checks are those of [`Pool`]: a connection whose
-/// driver has ended is dropped, one idle for the check age answers a WhoAmI
-/// first, and one that saw a transport error is discarded.
+/// when every open one carries that many. The checks are those of
+/// [`Pool`]: a connection whose driver has ended is dropped, one idle for
+/// the check age answers a WhoAmI first, and one that saw a transport error
+/// is discarded.
 pub struct SharedPool {
     name: &'static str,
     size: usize,
@@ -267,7 +270,7 @@ impl SharedPool {
         Fut: Future<Output = Result<Connection, AuthError>>,
     {
         let deadline = tokio::time::Instant::now() + self.wait;
-        let permit =
+        let mut permit =
             match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_)) => {
@@ -278,56 +281,35 @@ impl SharedPool {
                 }
                 Err(_) => return Err(self.busy()),
             };
+        let mut open = Some(open);
         loop {
             let changed = self.inner.changed.notified();
-            let pick = self.pick();
-            match pick {
+            match self.pick() {
                 Pick::Use(ldap, url, id) => return Ok(self.share(ldap, url, id, true, permit)),
                 Pick::Probe(mut ldap, url, id) => {
-                    // Reserved by `pick`: the share releases it, or drops
-                    // the dead connection.
+                    // Reserved by `pick`: the share gives it back, or
+                    // drops the dead connection and the loop goes on.
                     let share = self.share(ldap.clone(), url, id, true, permit);
                     if alive(&mut ldap).await {
                         return Ok(share);
                     }
                     tracing::debug!(url = %share.url, pool = self.name, "idle LDAP connection is dead, dropped");
-                    match share.discard_keep_permit() {
-                        Some(permit) => return self.get_with(open, permit, deadline).await,
+                    permit = match share.discard_keep_permit() {
+                        Some(permit) => permit,
                         None => return Err(self.busy()),
-                    }
+                    };
                 }
-                Pick::Open => return self.open_new(open, permit).await,
-                Pick::Wait => {
-                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                Pick::Open => match open.take() {
+                    Some(open) => return self.open_new(open, permit).await,
+                    // Not reached: every `Open` returns.
+                    None => {
+                        drop(Opening {
+                            inner: &self.inner,
+                            armed: true,
+                        });
                         return Err(self.busy());
                     }
-                }
-            }
-        }
-    }
-
-    /// `get` after the permit is held (a probed connection was dead).
-    async fn get_with<F, Fut>(
-        &self,
-        open: F,
-        permit: OwnedSemaphorePermit,
-        deadline: tokio::time::Instant,
-    ) -> Result<Share, AuthError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Connection, AuthError>>,
-    {
-        loop {
-            let changed = self.inner.changed.notified();
-            match self.pick() {
-                Pick::Use(ldap, url, id) => return Ok(self.share(ldap, url, id, true, permit)),
-                // Another idle connection: it is as old, so open a new one
-                // rather than probe again.
-                Pick::Probe(_, _, id) => {
-                    release_entry(&self.inner, id, false);
-                    return self.open_new(open, permit).await;
-                }
-                Pick::Open => return self.open_new(open, permit).await,
+                },
                 Pick::Wait => {
                     if tokio::time::timeout_at(deadline, changed).await.is_err() {
                         return Err(self.busy());
