@@ -1,7 +1,7 @@
 //! The two LDAP operations of a login, over pooled connections: finding
-//! the user (a search on a connection bound as the service account) and
-//! checking the password (a bind as the user on a connection of the second
-//! pool). New connections go through the HA order of [`Endpoints`]; a
+//! the user (a search on a connection bound as the service account, shared
+//! with concurrent searches) and checking the password (a bind as the user
+//! on a connection of the second pool, held alone for the bind). New connections go through the HA order of [`Endpoints`]; a
 //! pooled connection that fails at the transport level is dropped and the
 //! operation is retried once on a fresh one, so a server restart or an
 //! idle timeout is invisible to the user.
@@ -14,7 +14,7 @@ use crate::connect::{describe, Dialer};
 use crate::endpoints::Endpoints;
 use crate::error::AuthError;
 use crate::filter::{escape, user_filter};
-use crate::pool::{Connection, Lease, Pool};
+use crate::pool::{Connection, Pool, SharedPool};
 use crate::settings::Settings;
 use crate::tls::client_config;
 
@@ -50,7 +50,7 @@ pub struct Directory {
     settings: Arc<Settings>,
     dialer: Arc<Dialer>,
     endpoints: Arc<Endpoints>,
-    searches: Pool,
+    searches: SharedPool,
     binds: Pool,
 }
 
@@ -75,7 +75,7 @@ impl Directory {
         let wait = settings.operation_timeout;
         Ok(Directory {
             endpoints: Endpoints::new(&settings.urls),
-            searches: Pool::new("search", settings.pool_size, wait),
+            searches: SharedPool::new("search", settings.pool_size, wait),
             binds: Pool::new("user bind", settings.pool_size, wait),
             dialer,
             settings,
@@ -90,9 +90,10 @@ impl Directory {
         &self.endpoints
     }
 
-    /// Idle connections of the search and the user-bind pools.
+    /// Open connections of the search pool and idle connections of the
+    /// user-bind pool.
     pub fn idle_connections(&self) -> (usize, usize) {
-        (self.searches.idle_count(), self.binds.idle_count())
+        (self.searches.open_count(), self.binds.idle_count())
     }
 
     /// Starts the task that probes failed servers (connect + service bind).
@@ -146,14 +147,21 @@ impl Directory {
                 .await;
             match result {
                 Ok(result) => {
-                    lease.release();
+                    drop(lease);
                     return entry_of(username, result);
                 }
                 Err(err) if transport(&err) && lease.reused && !retried => {
                     tracing::debug!(url = %lease.url(), "pooled search connection failed, reconnecting: {}", describe(&err));
+                    lease.discard();
                     retried = true;
                 }
-                Err(err) => return Err(self.failed(lease, &err)),
+                Err(err) => {
+                    let url = lease.url();
+                    if transport(&err) {
+                        lease.discard();
+                    }
+                    return Err(self.failed(url, &err));
+                }
             }
         }
     }
@@ -177,7 +185,7 @@ impl Directory {
                 .await;
             match result {
                 Ok(ldap3::SearchResult(entries, status)) => {
-                    lease.release();
+                    drop(lease);
                     if status.rc != 0 {
                         return Err(AuthError::Ldap(format!(
                             "nested group search (Active Directory only): {}",
@@ -190,8 +198,17 @@ impl Directory {
                         .map(|e| SearchEntry::construct(e).dn)
                         .collect());
                 }
-                Err(err) if transport(&err) && lease.reused && !retried => retried = true,
-                Err(err) => return Err(self.failed(lease, &err)),
+                Err(err) if transport(&err) && lease.reused && !retried => {
+                    lease.discard();
+                    retried = true;
+                }
+                Err(err) => {
+                    let url = lease.url();
+                    if transport(&err) {
+                        lease.discard();
+                    }
+                    return Err(self.failed(url, &err));
+                }
             }
         }
     }
@@ -232,21 +249,27 @@ impl Directory {
                     tracing::debug!(url = %lease.url(), "pooled bind connection failed, reconnecting: {}", describe(&err));
                     retried = true;
                 }
-                Err(err) => return Err(self.failed(lease, &err)),
+                Err(err) => {
+                    let url = lease.url();
+                    if transport(&err) {
+                        drop(lease);
+                    } else {
+                        lease.release();
+                    }
+                    return Err(self.failed(url, &err));
+                }
             }
         }
     }
 
-    /// The error of an operation; a server-side answer keeps the
-    /// connection, a transport failure drops it and marks the URL down.
-    fn failed(&self, lease: Lease, err: &LdapError) -> AuthError {
+    /// The error of an operation on a connection to `url` (which the
+    /// caller kept after a server-side answer and dropped after a
+    /// transport failure); a transport failure marks the URL down.
+    fn failed(&self, url: Arc<str>, err: &LdapError) -> AuthError {
         if transport(err) {
-            let url = lease.url();
-            drop(lease);
             self.endpoints.mark_down(&url, &describe(err));
             AuthError::Unavailable(format!("{url}: {}", describe(err)))
         } else {
-            lease.release();
             AuthError::Ldap(describe(err))
         }
     }

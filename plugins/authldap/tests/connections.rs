@@ -325,3 +325,69 @@ async fn a_pool_checks_on_borrow_and_stays_bounded() {
     slapd.restart();
     assert!(!pool.get(open).await.unwrap().reused);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pool_multiplexes_checks_on_borrow_and_stays_bounded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use ldap3::exop::WhoAmI;
+    use plexus_auth_ldap::connect::Dialer;
+    use plexus_auth_ldap::pool::{Connection, SharedPool, PER_CONNECTION};
+    use plexus_auth_ldap::tls::client_config;
+
+    let mut slapd = Slapd::start().await;
+    let url: Arc<str> = Arc::from(slapd.url());
+    let dialer = Arc::new(Dialer::new(
+        client_config(&[], false, "ca").unwrap(),
+        false,
+        false,
+        Duration::from_secs(5),
+    ));
+    let dials = Arc::new(AtomicUsize::new(0));
+    let open = || {
+        let (dialer, url, dials) = (dialer.clone(), url.clone(), dials.clone());
+        async move {
+            dials.fetch_add(1, Ordering::SeqCst);
+            let ldap = dialer.dial(&url).await.map_err(AuthError::Unavailable)?;
+            Ok(Connection { ldap, url })
+        }
+    };
+    let pool =
+        SharedPool::new("test", 1, Duration::from_millis(200)).with_check_after(Duration::ZERO);
+    // One connection carries PER_CONNECTION operations at once.
+    let mut shares = Vec::new();
+    for _ in 0..PER_CONNECTION {
+        shares.push(pool.get(open).await.unwrap());
+    }
+    assert_eq!(dials.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.open_count(), 1);
+    let answers =
+        futures::future::join_all(shares.iter_mut().map(|s| s.ldap().extended(WhoAmI))).await;
+    for answer in answers {
+        assert_eq!(answer.expect("WhoAmI on a shared connection").1.rc, 0);
+    }
+    // Bounded: the connection is full and the pool has one, so a further
+    // borrower gives up.
+    let err = pool.get(open).await.err().expect("the pool is full");
+    assert!(err.to_string().contains("stayed busy"), "{err}");
+    drop(shares);
+    // Idle again: probed (WhoAmI) and lent.
+    let share = pool.get(open).await.unwrap();
+    assert!(share.reused, "a live connection passes the check");
+    drop(share);
+    // The server goes away: the connection is dropped and a new one is
+    // dialled (and fails, the server being down).
+    slapd.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(
+        pool.get(open).await.err(),
+        Some(AuthError::Unavailable(_))
+    ));
+    assert_eq!(pool.open_count(), 0);
+    slapd.restart();
+    let share = pool.get(open).await.unwrap();
+    assert!(!share.reused);
+    // A share that saw a transport error takes its connection out.
+    share.discard();
+    assert_eq!(pool.open_count(), 0);
+}

@@ -61,6 +61,12 @@ pub fn free_port() -> u16 {
 impl Slapd {
     /// Starts a seeded server.
     pub async fn start() -> Slapd {
+        Slapd::start_with("").await
+    }
+
+    /// Starts a seeded server with `global` (slapd.conf lines, such as
+    /// `threads 4`) added to the global section of its configuration.
+    pub async fn start_with(global: &str) -> Slapd {
         assert!(
             Path::new(SLAPD).exists(),
             "{SLAPD} is missing: these tests need OpenLDAP. Install it with \
@@ -77,6 +83,7 @@ impl Slapd {
              include /etc/ldap/schema/inetorgperson.schema\n\
              include {d}/ad.schema\n\
              pidfile {d}/slapd.pid\n\
+             {global}\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
              moduleload memberof\n\
@@ -88,6 +95,8 @@ impl Slapd {
              rootpw {ROOT_PW}\n\
              directory {d}/db\n\
              maxsize 10485760\n\
+             index objectClass eq\n\
+             index sAMAccountName eq\n\
              overlay memberof\n",
             d = d.display()
         );
@@ -156,6 +165,11 @@ impl Slapd {
     pub fn restart(&mut self) {
         self.stop();
         self.run();
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn url(&self) -> String {
