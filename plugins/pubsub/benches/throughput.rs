@@ -18,6 +18,10 @@
 //! the summary the ceiling those figures put on the ratio on shared cores
 //! (see `support/cpu.rs`), and the engine's mean events per call.
 //!
+//! The engine side is fed with up to 256 `notify` calls outstanding (the
+//! bare client's window); `PLEXUS_PUBSUB_BENCH_FEED=one` awaits one at a
+//! time, `=many` hands over chunks of 256 with `notify_many`.
+//!
 //! `cargo bench -p plexus-pubsub` (needs the four local servers);
 //! `PLEXUS_PUBSUB_BENCH_EVENTS` (default 20 000) and
 //! `PLEXUS_PUBSUB_BENCH_ROUNDS` (default 3) size it.
@@ -121,16 +125,48 @@ async fn start_engine(dir: &std::path::Path, target: &Target) -> Engine {
         })
 }
 
-/// Events/s through the engine, until every event is delivered. The
-/// producer hands events over one `notify` at a time, as a file server
-/// would, or with `PLEXUS_PUBSUB_BENCH_FEED=many` in `notify_many` chunks
-/// of 256.
+/// How the engine side is fed (`PLEXUS_PUBSUB_BENCH_FEED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// One `notify` awaited at a time: a single sequential producer.
+    One,
+    /// Up to [`WINDOW`] `notify` calls outstanding, each event its own
+    /// future, as a file server's sessions hand events over concurrently
+    /// (SFTPGo: a goroutine per event) and as the bare client keeps 256
+    /// publishes in flight.
+    Window,
+    /// `notify_many` with chunks of 256.
+    Many,
+}
+
+fn feed() -> Feed {
+    match std::env::var("PLEXUS_PUBSUB_BENCH_FEED").as_deref() {
+        Ok("one") => Feed::One,
+        Ok("many") => Feed::Many,
+        _ => Feed::Window,
+    }
+}
+
+/// Events/s through the engine, until every event is delivered, fed as
+/// [`feed`] says.
 async fn engine_run(engine: &Engine, n: usize) -> f64 {
     let batch = events(n);
-    let many = std::env::var("PLEXUS_PUBSUB_BENCH_FEED").is_ok_and(|v| v == "many");
     let before = engine.stats()[0].counters;
     let start = Instant::now();
-    if many {
+    let feed = feed();
+    if feed == Feed::Window {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let mut outstanding = FuturesUnordered::new();
+        for event in batch {
+            if outstanding.len() >= WINDOW {
+                outstanding.next().await;
+            }
+            outstanding.push(async move {
+                engine.notify_fs(event).await.expect("notify");
+            });
+        }
+        while outstanding.next().await.is_some() {}
+    } else if feed == Feed::Many {
         let mut batch = batch
             .into_iter()
             .map(plexus_actors::event::Event::Fs)
@@ -377,7 +413,8 @@ async fn main() {
         },
     ];
     println!(
-        "plexus-pubsub throughput: {n} events per run, {rounds} rounds (A = engine, B = bare)"
+        "plexus-pubsub throughput: {n} events per run, {rounds} rounds (A = engine, B = bare), engine fed {:?}",
+        feed()
     );
     for target in &targets {
         let engine = start_engine(dir.path(), target).await;
@@ -430,7 +467,8 @@ async fn main() {
             row.push(a, b, engine_cpu, bare_cpu);
         }
         let (batches, batched_events) = batch_totals(&engine);
-        row.mean_batch = (batched_events - batches_before.1) / (batches - batches_before.0).max(1.0);
+        row.mean_batch =
+            (batched_events - batches_before.1) / (batches - batches_before.0).max(1.0);
         engine.shutdown(Duration::from_secs(5)).await;
         summary.push(row);
         if target.name == "JetStream" {

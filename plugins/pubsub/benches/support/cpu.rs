@@ -22,7 +22,9 @@ pub fn of_pid(pid: u32) -> Option<Duration> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    Some(Duration::from_nanos((utime + stime).saturating_mul(1_000_000_000) / hz))
+    Some(Duration::from_nanos(
+        (utime + stime).saturating_mul(1_000_000_000) / hz,
+    ))
 }
 
 /// The pid of the running process whose `comm` is `name` (the first found).
