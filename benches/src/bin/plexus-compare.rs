@@ -275,7 +275,7 @@ fn targets(report: &Report) -> String {
         ));
         match throughput_goal {
             Some(goal) => out.push_str(&format!(
-                " (goal ≥ {goal}×: {})",
+                " (goal ≥ {goal:.1}×: {})",
                 verdict(c.throughput_ratio >= goal)
             )),
             None => out.push_str(" (no goal set)"),
