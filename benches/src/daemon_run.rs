@@ -220,8 +220,6 @@ fn log_tail(path: &Path) -> String {
 /// Runs one round; `round` is only recorded.
 pub async fn run(spec: &DaemonRun<'_>, round: usize) -> Result<RunResult> {
     let n = spec.events.len();
-    let n_permits = u32::try_from(n)
-        .map_err(|_| Error::new(format!("{n} events are more than one run can count")))?;
     std::fs::create_dir_all(&spec.run_dir)
         .with_context(|| format!("creating {}", spec.run_dir.display()))?;
     let socket = spec.socket_path();
@@ -264,9 +262,16 @@ pub async fn run(spec: &DaemonRun<'_>, round: usize) -> Result<RunResult> {
     let emitted = emit(spec, &socket, spec.timeout).await;
     let emit_ns = cpu::children_cpu().saturating_sub(children_before);
     let delivered = match &emitted {
-        Ok(_) => {
+        Ok(emitted) => {
+            // Wait for what emit says it published: if that is short of
+            // the file, the missing events can never arrive, and the
+            // delivery check below says so without waiting for the timeout.
+            let expected = emitted.published.unwrap_or(n).min(n);
+            let permits = u32::try_from(expected).map_err(|_| {
+                Error::new(format!("{expected} events are more than one run can count"))
+            })?;
             let remaining = spec.timeout.saturating_sub(epoch.elapsed());
-            match tokio::time::timeout(remaining, window.acquire_many(n_permits)).await {
+            match tokio::time::timeout(remaining, window.acquire_many(permits)).await {
                 Ok(Ok(permits)) => {
                     permits.forget();
                     Ok(())
@@ -283,7 +288,7 @@ pub async fn run(spec: &DaemonRun<'_>, round: usize) -> Result<RunResult> {
     let tail = tail.finish();
     let plugin_last = plugin_pid.and_then(cpu::pid_cpu).unwrap_or_default();
     let stopped = daemon.stop().await;
-    let summary = emitted?;
+    let emitted = emitted?;
     delivered?;
     stopped?;
     let tail = tail?;
@@ -295,8 +300,13 @@ pub async fn run(spec: &DaemonRun<'_>, round: usize) -> Result<RunResult> {
         format!("plexus emit --batch {}", spec.batch),
         "latency not measured".to_owned(),
     ];
-    if let Some(summary) = summary {
+    if let Some(summary) = emitted.summary {
         notes.push(summary);
+    }
+    if let Some(published) = emitted.published.filter(|&published| published != n) {
+        notes.push(format!(
+            "emit published {published} of the file's {n} events"
+        ));
     }
     let mut plugin_ns = plugin_last.min(daemon_total);
     let mut in_span = daemon_total;
@@ -337,9 +347,17 @@ pub async fn run(spec: &DaemonRun<'_>, round: usize) -> Result<RunResult> {
     })
 }
 
-/// Runs `plexus emit --events FILE` to completion; returns its summary
-/// line (how long publishing took, without its start and the file's read).
-async fn emit(spec: &DaemonRun<'_>, socket: &Path, timeout: Duration) -> Result<Option<String>> {
+/// What `plexus emit` said when it finished.
+struct Emitted {
+    /// Its summary line: how long publishing took, without its start and
+    /// the file's read.
+    summary: Option<String>,
+    /// How many events it says it published.
+    published: Option<usize>,
+}
+
+/// Runs `plexus emit --events FILE` to completion.
+async fn emit(spec: &DaemonRun<'_>, socket: &Path, timeout: Duration) -> Result<Emitted> {
     let child = Command::new(spec.plexus)
         .arg("emit")
         .arg("--events")
@@ -379,9 +397,17 @@ async fn emit(spec: &DaemonRun<'_>, socket: &Path, timeout: Duration) -> Result<
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    Ok(String::from_utf8_lossy(&output.stdout)
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
         .lines()
         .rev()
-        .find(|line| line.starts_with("published"))
-        .map(|line| format!("emit: {}", line.trim())))
+        .find(|line| line.starts_with("published "))
+        .map(str::trim);
+    Ok(Emitted {
+        summary: line.map(|line| format!("emit: {line}")),
+        // "published N events in ..."
+        published: line
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|count| count.parse().ok()),
+    })
 }

@@ -170,8 +170,11 @@ pub async fn run(options: EmitOptions) -> ExitCode {
     let mut sent = 0u64;
     while sent < count {
         let size = batch.min(count - sent);
-        let events = events.take(sent, size);
-        match client.publish_batch(PublishBatchRequest { events }).await {
+        let next = events.take(sent, size);
+        match client
+            .publish_batch(PublishBatchRequest { events: next })
+            .await
+        {
             Ok(reply) => {
                 let reply = reply.into_inner();
                 sent += u64::from(reply.accepted);
