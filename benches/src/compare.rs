@@ -1,8 +1,10 @@
-//! The comparison: the same events to the same plugin binary through the
-//! Plexus engine and through the Go host, alternating A B A B so that drift
-//! of the machine (other load, thermal, page cache) falls on both sides
-//! alike, for both target plugins; then the ratios, the JSON and the figure.
+//! The comparison: the same events to the same plugin binary through
+//! Plexus (the embedded engine, the daemon fed by `plexus emit`, or both)
+//! and through the Go host, alternating A B A B so that drift of the machine
+//! (other load, thermal, page cache) falls on both sides alike, for both
+//! target plugins; then the ratios, the JSON and the figure.
 
+use crate::daemon_run::{self, DaemonRun};
 use crate::error::{Context, Error, Result};
 use crate::go_run::{self, GoRun};
 use crate::locate::GoFixtures;
@@ -12,6 +14,35 @@ use crate::{svg, workload};
 use plexus_actors::Durability;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Which Plexus paths a comparison measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modes {
+    /// The engine embedded in the harness (`Engine::notify`).
+    Engine,
+    /// `plexus serve` fed by `plexus emit --events` over its unix socket.
+    Daemon,
+    /// Both, each round: engine, daemon, then the Go host they share.
+    Both,
+}
+
+impl Modes {
+    fn engine(self) -> bool {
+        matches!(self, Modes::Engine | Modes::Both)
+    }
+
+    fn daemon(self) -> bool {
+        matches!(self, Modes::Daemon | Modes::Both)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Modes::Engine => "engine",
+            Modes::Daemon => "daemon",
+            Modes::Both => "both",
+        }
+    }
+}
 
 /// What one comparison does.
 #[derive(Debug, Clone)]
@@ -28,6 +59,11 @@ pub struct Options {
     /// The engine's calls in flight per plugin; `None`: its default.
     pub max_calls_in_flight: Option<usize>,
     pub targets: Vec<Target>,
+    pub modes: Modes,
+    /// The `plexus` binary, for daemon mode.
+    pub plexus: PathBuf,
+    /// Daemon mode: `plexus emit --batch`.
+    pub emit_batch: usize,
     pub rust_plugin: PathBuf,
     pub go: GoFixtures,
     /// Scratch space for events, records and queues.
@@ -109,11 +145,40 @@ pub fn run(options: &Options) -> Result<Report> {
                 poll: options.poll,
                 timeout,
             };
-            let result = runtime
-                .block_on(plexus_run::run(&plexus, round))
-                .with_context(|| format!("round {round}, Plexus to the {}", target.label()))?;
-            report_run(options, &result);
-            runs.push(result);
+            if options.modes.engine() {
+                let result = runtime
+                    .block_on(plexus_run::run(&plexus, round))
+                    .with_context(|| format!("round {round}, Plexus to the {}", target.label()))?;
+                report_run(options, &result);
+                runs.push(result);
+            }
+
+            if options.modes.daemon() {
+                let daemon = DaemonRun {
+                    target,
+                    plexus: &options.plexus,
+                    plugin,
+                    events_file: &events_file,
+                    events: &events,
+                    base_ts,
+                    batch: options.emit_batch,
+                    auto_mtls: options.auto_mtls,
+                    durability: options.durability,
+                    max_in_flight: options.max_in_flight,
+                    max_calls_in_flight: options.max_calls_in_flight,
+                    run_dir: options.work_dir.join(format!("daemon-{tag}-{round}")),
+                    go_record: &options.go_record,
+                    poll: options.poll,
+                    timeout,
+                };
+                let result = runtime
+                    .block_on(daemon_run::run(&daemon, round))
+                    .with_context(|| {
+                        format!("round {round}, Plexus daemon to the {}", target.label())
+                    })?;
+                report_run(options, &result);
+                runs.push(result);
+            }
 
             let go = GoRun {
                 target,
@@ -153,6 +218,8 @@ pub fn run(options: &Options) -> Result<Report> {
             plexus_max_calls_in_flight: options
                 .max_calls_in_flight
                 .unwrap_or(plexus_engine::EngineSettings::default().max_calls_in_flight),
+            mode: options.modes.label().to_owned(),
+            emit_batch: options.modes.daemon().then_some(options.emit_batch),
             build_profile: crate::locate::profile_name(),
             command: options.command.clone(),
         },

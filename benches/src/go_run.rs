@@ -177,6 +177,7 @@ pub fn run(spec: &GoRun<'_>, round: usize) -> Result<RunResult> {
 
     let check = verify::check(&record, spec.events, spec.base_ts)?;
     Ok(RunResult {
+        mode: None,
         host: Host::Go,
         target: spec.target,
         round,
@@ -187,6 +188,7 @@ pub fn run(spec: &GoRun<'_>, round: usize) -> Result<RunResult> {
         cpu: CpuUse {
             host_ns: host_ns.as_nanos() as u64,
             plugin_ns: plugin_ns.as_nanos() as u64,
+            ingest_ns: 0,
             per_event_ns: in_span.as_nanos() as f64 / summary.sent.max(1) as f64,
         },
         check,

@@ -14,7 +14,7 @@
 use crate::cpu;
 use crate::error::{Context, Error, Result};
 use crate::latency::Percentiles;
-use crate::report::{CpuUse, Host, RunResult, Target};
+use crate::report::{CpuUse, Host, Mode, RunResult, Target};
 use crate::tail::{RecordTail, UNSEEN};
 use crate::{verify, workload};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -167,6 +167,7 @@ pub async fn run(spec: &PlexusRun<'_>, round: usize) -> Result<RunResult> {
     let elapsed_ns = last.saturating_sub(first).max(1);
     let total_cpu = (host_ns + plugin_ns).as_nanos() as f64;
     Ok(RunResult {
+        mode: Some(Mode::Engine),
         host: Host::Plexus,
         target: spec.target,
         round,
@@ -177,6 +178,7 @@ pub async fn run(spec: &PlexusRun<'_>, round: usize) -> Result<RunResult> {
         cpu: CpuUse {
             host_ns: host_ns.as_nanos() as u64,
             plugin_ns: plugin_ns.as_nanos() as u64,
+            ingest_ns: 0,
             per_event_ns: total_cpu / n.max(1) as f64,
         },
         check,

@@ -44,12 +44,37 @@ impl Target {
     }
 }
 
+/// Which Plexus path a run measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The engine embedded in the harness, fed by `Engine::notify`.
+    #[default]
+    Engine,
+    /// `plexus serve` as its own process, fed by `plexus emit` over its
+    /// unix socket: ingestion is part of the bill.
+    Daemon,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Engine => "engine",
+            Mode::Daemon => "daemon",
+        }
+    }
+}
+
 /// CPU spent by the host and the plugin during one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuUse {
     pub host_ns: u64,
     pub plugin_ns: u64,
-    /// (host + plugin) / events.
+    /// Daemon mode: the `plexus emit` process that fed the daemon (reading
+    /// the events file and publishing); 0 otherwise.
+    #[serde(default)]
+    pub ingest_ns: u64,
+    /// (host + plugin + ingest) / events.
     pub per_event_ns: f64,
 }
 
@@ -57,12 +82,18 @@ pub struct CpuUse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub host: Host,
+    /// The Plexus path of a Plexus run; `None` for a Go host run, which is
+    /// the baseline of every mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     pub target: Target,
     pub round: usize,
     pub events: usize,
     /// From the first event handed over to the last acknowledged.
     pub elapsed_ns: u64,
     pub events_per_sec: f64,
+    /// Per-event latency; all zeros where it is not measured (daemon mode,
+    /// see `latency_measured`).
     pub latency_ns: Percentiles,
     pub cpu: CpuUse,
     pub check: DeliveryCheck,
@@ -79,14 +110,18 @@ pub struct Summary {
     pub cpu_per_event_ns: f64,
 }
 
-/// Plexus against the Go host for one target.
+/// Plexus (one mode) against the Go host for one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub target: Target,
+    /// The Plexus path compared.
+    #[serde(default)]
+    pub mode: Mode,
     /// Plexus events/s ÷ Go host events/s.
     pub throughput_ratio: f64,
-    /// Plexus p99 ÷ Go host p99.
-    pub p99_ratio: f64,
+    /// Plexus p99 ÷ Go host p99; `None` where Plexus latency is not
+    /// measured (daemon mode).
+    pub p99_ratio: Option<f64>,
     /// Plexus CPU per event ÷ Go host CPU per event.
     pub cpu_ratio: f64,
     pub plexus: Summary,
@@ -116,8 +151,18 @@ pub struct Settings {
     /// The Plexus engine's `max_calls_in_flight` (calls in flight per plugin).
     #[serde(default)]
     pub plexus_max_calls_in_flight: usize,
+    /// The Plexus paths measured: `engine`, `daemon` or `both`.
+    #[serde(default = "engine_mode")]
+    pub mode: String,
+    /// Daemon mode: `plexus emit --batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emit_batch: Option<usize>,
     pub build_profile: String,
     pub command: String,
+}
+
+fn engine_mode() -> String {
+    Mode::Engine.label().to_owned()
 }
 
 /// Everything one `plexus-compare` invocation measured.
@@ -194,30 +239,59 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The comparison for every target that has runs on both hosts.
+/// Whether a mode's runs measure per-event latency: the engine's do; the
+/// daemon's do not, because `plexus emit` publishes from another process
+/// and does not say when it handed each event over.
+pub fn latency_measured(mode: Mode) -> bool {
+    mode == Mode::Engine
+}
+
+/// The comparison for every target and Plexus mode that has runs on both
+/// hosts; the Go host runs of a target are the baseline of every mode.
 pub fn compare(runs: &[RunResult]) -> Vec<Comparison> {
     let mut comparisons = Vec::new();
     for target in [Target::GoPlugin, Target::RustPlugin] {
-        let of = |host| -> Vec<&RunResult> {
-            runs.iter()
-                .filter(|r| r.target == target && r.host == host)
-                .collect()
-        };
-        let (plexus, go) = (of(Host::Plexus), of(Host::Go));
-        if plexus.is_empty() || go.is_empty() {
-            continue;
+        let go: Vec<&RunResult> = runs
+            .iter()
+            .filter(|r| r.target == target && r.host == Host::Go)
+            .collect();
+        for mode in [Mode::Engine, Mode::Daemon] {
+            let plexus: Vec<&RunResult> = runs
+                .iter()
+                .filter(|r| {
+                    r.target == target
+                        && r.host == Host::Plexus
+                        && r.mode.unwrap_or_default() == mode
+                })
+                .collect();
+            if plexus.is_empty() || go.is_empty() {
+                continue;
+            }
+            let (plexus, go) = (summarize(&plexus), summarize(&go));
+            comparisons.push(Comparison {
+                target,
+                mode,
+                throughput_ratio: ratio(plexus.events_per_sec, go.events_per_sec),
+                p99_ratio: latency_measured(mode)
+                    .then(|| ratio(plexus.latency_ns.p99 as f64, go.latency_ns.p99 as f64)),
+                cpu_ratio: ratio(plexus.cpu_per_event_ns, go.cpu_per_event_ns),
+                plexus,
+                go,
+            });
         }
-        let (plexus, go) = (summarize(&plexus), summarize(&go));
-        comparisons.push(Comparison {
-            target,
-            throughput_ratio: ratio(plexus.events_per_sec, go.events_per_sec),
-            p99_ratio: ratio(plexus.latency_ns.p99 as f64, go.latency_ns.p99 as f64),
-            cpu_ratio: ratio(plexus.cpu_per_event_ns, go.cpu_per_event_ns),
-            plexus,
-            go,
-        });
     }
     comparisons
+}
+
+impl Comparison {
+    /// The target, and the mode when it is not the engine's: "Go plugin",
+    /// "Go plugin, daemon".
+    pub fn name(&self) -> String {
+        match self.mode {
+            Mode::Engine => self.target.label().to_owned(),
+            mode => format!("{}, {}", self.target.label(), mode.label()),
+        }
+    }
 }
 
 impl Report {
@@ -230,20 +304,31 @@ impl Report {
     pub fn table(&self) -> String {
         let ms = |ns: u64| format!("{:.2}", ns as f64 / 1e6);
         let mut out = String::new();
-        out.push_str("| target | Plexus/Go events/s | Plexus/Go p99 | Plexus/Go CPU/event | Plexus events/s | Go host events/s | Plexus p50 / p99 / max ms | Go host p50 / p99 / max ms | Plexus CPU µs/event | Go host CPU µs/event |\n");
+        out.push_str("| target (Plexus mode) | Plexus/Go events/s | Plexus/Go p99 | Plexus/Go CPU/event | Plexus events/s | Go host events/s | Plexus p50 / p99 / max ms | Go host p50 / p99 / max ms | Plexus CPU µs/event | Go host CPU µs/event |\n");
         out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for c in &self.comparisons {
+            let (p99_ratio, plexus_latency) = match c.p99_ratio {
+                Some(p99_ratio) => (
+                    format!("{p99_ratio:.2}×"),
+                    format!(
+                        "{} / {} / {}",
+                        ms(c.plexus.latency_ns.p50),
+                        ms(c.plexus.latency_ns.p99),
+                        ms(c.plexus.latency_ns.max)
+                    ),
+                ),
+                None => ("n/a".to_owned(), "not measured".to_owned()),
+            };
             out.push_str(&format!(
-                "| {} | **{:.2}×** | {:.2}× | {:.2}× | {:.0} | {:.0} | {} / {} / {} | {} / {} / {} | {:.1} | {:.1} |\n",
+                "| {} ({}) | **{:.2}×** | {} | {:.2}× | {:.0} | {:.0} | {} | {} / {} / {} | {:.1} | {:.1} |\n",
                 c.target.label(),
+                c.mode.label(),
                 c.throughput_ratio,
-                c.p99_ratio,
+                p99_ratio,
                 c.cpu_ratio,
                 c.plexus.events_per_sec,
                 c.go.events_per_sec,
-                ms(c.plexus.latency_ns.p50),
-                ms(c.plexus.latency_ns.p99),
-                ms(c.plexus.latency_ns.max),
+                plexus_latency,
                 ms(c.go.latency_ns.p50),
                 ms(c.go.latency_ns.p99),
                 ms(c.go.latency_ns.max),
@@ -263,15 +348,31 @@ impl Report {
 impl RunResult {
     /// The run on one line, for the terminal.
     pub fn line(&self) -> String {
-        format!(
-                "round {} {:<7} -> {:<11} {:>9.0} events/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  CPU {:>5.1} µs/event (host {:.2} s, plugin {:.2} s)  {}{}",
-                self.round,
-                self.host.label(),
-                self.target.label(),
-                self.events_per_sec,
+        let host = match self.mode {
+            Some(Mode::Daemon) => format!("{} daemon", self.host.label()),
+            _ => self.host.label().to_owned(),
+        };
+        let latency = if self.mode.is_some_and(|mode| !latency_measured(mode)) {
+            "latency not measured".to_owned()
+        } else {
+            format!(
+                "p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
                 self.latency_ns.p50 as f64 / 1e6,
                 self.latency_ns.p99 as f64 / 1e6,
                 self.latency_ns.max as f64 / 1e6,
+            )
+        };
+        let ingest = if self.cpu.ingest_ns > 0 {
+            format!(", emit {:.2} s", self.cpu.ingest_ns as f64 / 1e9)
+        } else {
+            String::new()
+        };
+        format!(
+                "round {} {:<14} -> {:<11} {:>9.0} events/s  {latency}  CPU {:>5.1} µs/event (host {:.2} s, plugin {:.2} s{ingest})  {}{}",
+                self.round,
+                host,
+                self.target.label(),
+                self.events_per_sec,
                 self.cpu.per_event_ns / 1e3,
                 self.cpu.host_ns as f64 / 1e9,
                 self.cpu.plugin_ns as f64 / 1e9,

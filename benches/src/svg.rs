@@ -35,7 +35,7 @@ pub fn render(report: &Report) -> String {
         .comparisons
         .iter()
         .map(|c| Group {
-            name: format!("{} ({:.2}×)", c.target.label(), c.throughput_ratio),
+            name: format!("{} ({:.2}×)", c.name(), c.throughput_ratio),
             bars: vec![
                 bar(
                     c.plexus.events_per_sec,
@@ -51,11 +51,13 @@ pub fn render(report: &Report) -> String {
         })
         .collect();
     let ms = |ns: u64| ns as f64 / 1e6;
+    // Only where Plexus latency is measured (not in daemon mode).
     let latency: Vec<Group> = report
         .comparisons
         .iter()
+        .filter(|c| c.p99_ratio.is_some())
         .map(|c| Group {
-            name: c.target.label().to_owned(),
+            name: c.name(),
             bars: vec![
                 bar(
                     ms(c.plexus.latency_ns.p50),
@@ -84,7 +86,7 @@ pub fn render(report: &Report) -> String {
         .comparisons
         .iter()
         .map(|c| Group {
-            name: c.target.label().to_owned(),
+            name: c.name(),
             bars: vec![
                 bar(
                     c.plexus.cpu_per_event_ns / 1e3,
@@ -140,7 +142,7 @@ pub fn render(report: &Report) -> String {
     panel(
         &mut svg,
         10.0 + 2.0 * PANEL_WIDTH,
-        "CPU µs per event, host + plugin",
+        "CPU µs per event, host + plugin (+ emit in daemon mode)",
         &cpu,
     );
     svg.push_str("</svg>\n");

@@ -156,4 +156,21 @@ mod tests {
         assert_eq!(index_of(999, 1_000, 200), None);
         assert_eq!(index_of(1_200, 1_000, 200), None);
     }
+
+    /// `plexus emit --events` reads with the engine's parser what the
+    /// harness writes with the examples' writer: the two must agree.
+    #[test]
+    fn the_engine_reads_back_every_written_event() {
+        let events = mixed(200, 1_764_000_000_000_000_000);
+        for event in &events {
+            let line = plexus_examples::jsonl::event_line(event);
+            let parsed = plexus_engine::jsonl::parse_line(&line)
+                .unwrap_or_else(|err| panic!("{err}: {line}"));
+            assert_eq!(&parsed, event, "{line}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        write_jsonl(&events, &path).unwrap();
+        assert_eq!(plexus_engine::jsonl::read_file(&path).unwrap(), events);
+    }
 }

@@ -15,6 +15,7 @@ pub mod host;
 mod hosted;
 pub mod ingest;
 pub mod ingest_token;
+pub mod jsonl;
 pub mod metrics;
 mod notifier_link;
 mod queues;

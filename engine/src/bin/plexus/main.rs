@@ -124,11 +124,17 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Publish test events to a running `plexus serve`.
+    /// Publish test events to a running `plexus serve`: generated ones, or
+    /// those of a JSONL file (`--events`).
     Emit {
         /// How many events.
         #[arg(short = 'n', long, default_value_t = 100)]
         count: u64,
+        /// Publish the events of this JSONL file (one event object per line,
+        /// the interop format) instead of generated ones; it is read in full
+        /// first, so a bad line publishes nothing.
+        #[arg(long, conflicts_with_all = ["count", "kind"])]
+        events: Option<PathBuf>,
         /// Events per second; 0 = as fast as the daemon accepts them.
         #[arg(long, default_value_t = 0)]
         rate: u64,
@@ -245,6 +251,7 @@ fn main() -> ExitCode {
             (
                 Command::Emit {
                     count,
+                    events,
                     rate,
                     batch,
                     kind,
@@ -277,12 +284,15 @@ fn main() -> ExitCode {
                         socket.unwrap_or_else(|| serve::default_socket(&PathBuf::from(".plexus"))),
                     ),
                 };
+                let source = match events {
+                    Some(path) => emit::Source::File(path),
+                    None => emit::Source::Generated { count, kind },
+                };
                 emit::run(emit::EmitOptions {
                     address,
-                    count,
+                    source,
                     rate,
                     batch,
-                    kind,
                     quiet,
                     token,
                 })
