@@ -157,8 +157,15 @@ impl PluginHandle {
             }
         };
 
+        // A P-521 key pair takes tens of milliseconds of CPU: generated on
+        // the blocking pool, so it neither stalls the runtime thread nor
+        // serialises the starts of plugins started together.
         let identity = if spec.auto_mtls {
-            Some(Identity::generate().map_err(|err| fail(Step::Tls, err.to_string()))?)
+            let generated = tokio::task::spawn_blocking(Identity::generate)
+                .await
+                .map_err(|err| fail(Step::Tls, format!("key generation task failed: {err}")))?
+                .map_err(|err| fail(Step::Tls, err.to_string()))?;
+            Some(generated)
         } else {
             None
         };
