@@ -132,38 +132,12 @@ impl Directory {
     pub async fn find_user(&self, username: &str, with_keys: bool) -> Result<UserEntry, AuthError> {
         let filter = user_filter(&self.settings.search_query, username);
         let attributes = self.settings.search_attributes(with_keys);
-        let mut retried = false;
-        loop {
-            let mut lease = self.searches.get(|| self.open(true)).await?;
-            let timeout = self.settings.operation_timeout;
-            let options = SearchOptions::new()
-                .deref(DerefAliases::Searching)
-                .sizelimit(2);
-            let result = lease
-                .ldap()
-                .with_search_options(options)
-                .with_timeout(timeout)
-                .search(&self.settings.base_dn, Scope::Subtree, &filter, &attributes)
-                .await;
-            match result {
-                Ok(result) => {
-                    drop(lease);
-                    return entry_of(username, result);
-                }
-                Err(err) if transport(&err) && lease.reused && !retried => {
-                    tracing::debug!(url = %lease.url(), "pooled search connection failed, reconnecting: {}", describe(&err));
-                    lease.discard();
-                    retried = true;
-                }
-                Err(err) => {
-                    let url = lease.url();
-                    if transport(&err) {
-                        lease.discard();
-                    }
-                    return Err(self.failed(url, &err));
-                }
-            }
-        }
+        let options = SearchOptions::new()
+            .deref(DerefAliases::Searching)
+            .sizelimit(2);
+        let attributes: Vec<&str> = attributes.iter().map(String::as_str).collect();
+        let result = self.search(&filter, &attributes, options).await?;
+        entry_of(username, result)
     }
 
     /// The DNs of every group `dn` belongs to, directly or through nested
@@ -172,33 +146,49 @@ impl Directory {
     /// find nothing (or refuse the filter).
     pub async fn nested_groups(&self, dn: &str) -> Result<Vec<String>, AuthError> {
         let filter = format!("(member:{IN_CHAIN}:={})", escape(dn));
+        let options = SearchOptions::new().deref(DerefAliases::Searching);
+        let ldap3::SearchResult(entries, status) = self.search(&filter, &["1.1"], options).await?;
+        if status.rc != 0 {
+            return Err(AuthError::Ldap(format!(
+                "nested group search (Active Directory only): {}",
+                describe(&LdapError::LdapResult { result: status })
+            )));
+        }
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(|e| SearchEntry::construct(e).dn)
+            .collect())
+    }
+
+    /// One subtree search under the base DN on a shared service-bound
+    /// connection. A transport failure on a connection that was already
+    /// open (the server may have closed it while idle) drops it and tries
+    /// once more on another; any other failure names the server.
+    async fn search(
+        &self,
+        filter: &str,
+        attributes: &[&str],
+        options: SearchOptions,
+    ) -> Result<ldap3::SearchResult, AuthError> {
         let mut retried = false;
         loop {
             let mut lease = self.searches.get(|| self.open(true)).await?;
-            let timeout = self.settings.operation_timeout;
-            let options = SearchOptions::new().deref(DerefAliases::Searching);
             let result = lease
                 .ldap()
-                .with_search_options(options)
-                .with_timeout(timeout)
-                .search(&self.settings.base_dn, Scope::Subtree, &filter, vec!["1.1"])
+                .with_search_options(options.clone())
+                .with_timeout(self.settings.operation_timeout)
+                .search(
+                    &self.settings.base_dn,
+                    Scope::Subtree,
+                    filter,
+                    attributes.to_vec(),
+                )
                 .await;
             match result {
-                Ok(ldap3::SearchResult(entries, status)) => {
-                    drop(lease);
-                    if status.rc != 0 {
-                        return Err(AuthError::Ldap(format!(
-                            "nested group search (Active Directory only): {}",
-                            describe(&LdapError::LdapResult { result: status })
-                        )));
-                    }
-                    return Ok(entries
-                        .into_iter()
-                        .filter(|e| !e.is_ref() && !e.is_intermediate())
-                        .map(|e| SearchEntry::construct(e).dn)
-                        .collect());
-                }
+                Ok(result) => return Ok(result),
                 Err(err) if transport(&err) && lease.reused && !retried => {
+                    tracing::debug!(url = %lease.url(), "pooled search connection failed, reconnecting: {}", describe(&err));
                     lease.discard();
                     retried = true;
                 }
