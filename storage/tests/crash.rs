@@ -40,6 +40,20 @@ fn child_pushes_until_killed() {
     )
     .expect("child opens the store");
     let q = store.queue("crash").expect("queue");
+    // Another queue where records come and go, so the kill also lands
+    // between removals: its count must match its records after the restart.
+    let churn = store.queue("churn").expect("churn queue");
+    std::thread::spawn(move || {
+        let mut i = 0u64;
+        loop {
+            let items: Vec<_> = (i..i + 7).map(|k| (k as i64, payload(9, k))).collect();
+            churn.push_batch(items).expect("churn push");
+            let oldest = churn.peek_oldest(5).expect("churn peek").records;
+            let seqs: Vec<_> = oldest.iter().map(|r| r.seq).collect();
+            churn.remove(&seqs).expect("churn remove");
+            i += 7;
+        }
+    });
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let q = q.clone();
@@ -137,6 +151,18 @@ fn acknowledged_pushes_survive_kill_9() {
     // Every way of acknowledging (push, batch, deferred push + flush_async)
     // was exercised.
     assert_eq!(last_i.len() as u64, THREADS, "threads that acknowledged");
+
+    let churn = store.queue("churn").expect("churn queue");
+    let churned = churn
+        .peek_oldest(churn.len() as usize + 10)
+        .expect("peek the churn queue");
+    assert!(churned.corrupt.is_empty(), "{:?}", churned.corrupt);
+    assert_eq!(
+        churned.records.len() as u64,
+        churn.len(),
+        "the churn queue's count after the crash"
+    );
+    assert!(churn.len() > 0, "the churn thread ran");
 
     let max_seen = reported
         .iter()
