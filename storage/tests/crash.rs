@@ -162,7 +162,7 @@ fn acknowledged_pushes_survive_kill_9() {
         churn.len(),
         "the churn queue's count after the crash"
     );
-    assert!(churn.len() > 0, "the churn thread ran");
+    assert!(!churn.is_empty(), "the churn thread ran");
 
     let max_seen = reported
         .iter()
