@@ -7,6 +7,7 @@
 //! failure logged) until they expire; after that the failure is the
 //! caller's error, and the next call tries again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -21,6 +22,9 @@ struct Inner {
     http: Clients,
     cached: RwLock<Option<Credentials>>,
     refreshing: tokio::sync::Mutex<()>,
+    /// Counts successful refreshes, so that callers that waited for one
+    /// take its result instead of starting another.
+    generation: AtomicU64,
 }
 
 /// Shares one credential cache; clones are the same provider.
@@ -37,6 +41,7 @@ impl CredentialsProvider {
                 http,
                 cached: RwLock::new(None),
                 refreshing: tokio::sync::Mutex::new(()),
+                generation: AtomicU64::new(0),
             }),
         }
     }
@@ -67,10 +72,17 @@ impl CredentialsProvider {
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
+        let seen = self.inner.generation.load(Ordering::Acquire);
         let _refreshing = self.inner.refreshing.lock().await;
-        // Another caller may have refreshed while this one waited.
-        if let Some(credentials) = self.fresh() {
-            return Ok(credentials);
+        // Another caller may have refreshed while this one waited: its
+        // result serves this caller too, even inside the refresh window.
+        if self.inner.generation.load(Ordering::Acquire) != seen {
+            if let Some(credentials) = self
+                .cached()
+                .filter(|c| still_valid(c.expires(), SystemTime::now()))
+            {
+                return Ok(credentials);
+            }
         }
         match self.inner.source.fetch(&self.inner.http).await {
             Ok(credentials) => {
@@ -79,6 +91,7 @@ impl CredentialsProvider {
                     .cached
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(credentials.clone());
+                self.inner.generation.fetch_add(1, Ordering::AcqRel);
                 Ok(credentials)
             }
             Err(err) => match self.cached() {
