@@ -260,7 +260,7 @@ impl SharedConfig {
             .filter_map(|f| f.describe())
             .collect();
         if files.is_empty() {
-            "no shared config file (HOME, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE are unset)"
+            "any shared config file (HOME, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE are unset)"
                 .to_owned()
         } else {
             files.join(" and ")
