@@ -25,8 +25,9 @@ use plexus_sdk::{PluginKind, PluginServer};
 struct Args {
     /// The secrets URL the host is configured with (kms.secrets.url). When
     /// given, it is checked at start: an unsupported scheme (gcpkms,
-    /// azurekeyvault, ocikeyvault), a malformed URL or a provider without
-    /// its environment stops the start instead of failing each call.
+    /// azurekeyvault, ocikeyvault), a malformed URL, a provider without
+    /// its environment, or AWS credentials that cannot be had (they are
+    /// fetched once) stops the start instead of failing each call.
     #[arg(long, env = "SFTPGO_PLUGIN_KMS_URL", value_name = "URL")]
     url: Option<String>,
     /// Deadline of one provider call, in seconds.
