@@ -3,32 +3,52 @@
 //! id and the encryption context, Decrypt sends the ciphertext blob and the
 //! context (AWS finds the key in the blob).
 //!
-//! Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and optionally
-//! `AWS_SESSION_TOKEN`, read at start; the shared config files, SSO,
-//! instance profiles and container roles of the full AWS chain are not
-//! implemented. Region: the URL's `region`, else `AWS_REGION`, else
-//! `AWS_DEFAULT_REGION`. Endpoint: the URL's `endpoint`, else
-//! `AWS_ENDPOINT_URL_KMS`, else `AWS_ENDPOINT_URL`, else
-//! `https://kms.REGION.amazonaws.com/`. One client (one connection pool)
-//! serves every call.
+//! Settings and credentials: plexus-aws-credentials, which reads them as
+//! Go CDK over aws-sdk-go-v2 does, from the URL's `profile`, `role` and
+//! `region`, the environment and the shared config files. Region: the
+//! URL's `region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the
+//! profile's. Endpoint: the URL's `endpoint`, else `AWS_ENDPOINT_URL_KMS`,
+//! else `AWS_ENDPOINT_URL`, else the profile's `services` /
+//! `endpoint_url`, else `https://kms.REGION.amazonaws.com/`. Credentials:
+//! the SDK's default chain, then the URL's `role` assumed with them.
+//!
+//! The environment is captured at start; the settings of each distinct
+//! (profile, role, region) are loaded at the first call that names them
+//! (or at start for `--url`) and kept with their credentials provider,
+//! which caches credentials and refreshes temporary ones before they
+//! expire. One HTTP client (one connection pool) serves every call.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use plexus_aws_credentials::{AwsConfig, CredentialsProvider, Env, Options};
+
 use crate::error::{without_url, KmsError};
-use crate::sigv4::{self, Credentials, JsonRequest};
+use crate::sigv4::{self, JsonRequest};
 use crate::target::AwsKey;
 
 const PROVIDER: &str = "awskms";
+
+/// The settings of one (profile, role, region), loaded.
+#[derive(Debug)]
+struct Resolved {
+    settings: AwsConfig,
+    credentials: CredentialsProvider,
+}
+
+/// The URL options that select settings.
+type SettingsKey = (Option<String>, Option<String>, Option<String>);
 
 /// A configured AWS KMS client.
 #[derive(Debug)]
 pub struct AwsKms {
     http: reqwest::Client,
-    credentials: Credentials,
-    region: Option<String>,
-    endpoint: Option<String>,
+    env: Env,
+    resolved: Mutex<HashMap<SettingsKey, Arc<Resolved>>>,
 }
 
 fn config(message: impl Into<String>) -> KmsError {
@@ -38,53 +58,86 @@ fn config(message: impl Into<String>) -> KmsError {
     }
 }
 
-fn first(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|name| env(name).filter(|v| !v.is_empty()))
+/// A credentials error as a KMS error: a configuration that cannot work
+/// fails the precondition; a source that did not answer is unavailable.
+fn credentials_error(err: plexus_aws_credentials::Error) -> KmsError {
+    match err {
+        plexus_aws_credentials::Error::Config(message) => config(message),
+        plexus_aws_credentials::Error::Fetch(message) => KmsError::Unavailable {
+            provider: PROVIDER,
+            message: format!("AWS credentials: {message}"),
+        },
+    }
 }
 
 impl AwsKms {
-    /// Reads credentials, region and endpoint from the environment.
-    pub fn from_env(
-        http: reqwest::Client,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<AwsKms, KmsError> {
-        let (Some(access_key_id), Some(secret_access_key)) = (
-            first(env, &["AWS_ACCESS_KEY_ID"]),
-            first(env, &["AWS_SECRET_ACCESS_KEY"]),
-        ) else {
-            return Err(config(
-                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN \
-                 for temporary credentials); this build reads static credentials from the environment only",
-            ));
-        };
-        Ok(AwsKms {
+    /// Captures the AWS variables of the environment; nothing is loaded
+    /// or checked until a key is used.
+    pub fn from_env(http: reqwest::Client, env: &dyn Fn(&str) -> Option<String>) -> AwsKms {
+        AwsKms {
             http,
-            credentials: Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: first(env, &["AWS_SESSION_TOKEN"]),
-            },
-            region: first(env, &["AWS_REGION", "AWS_DEFAULT_REGION"]),
-            endpoint: first(env, &["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"]),
-        })
+            env: Env::capture(env, &["KMS"]),
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings and credentials provider for a key's URL options,
+    /// loaded once per distinct options.
+    fn resolve(&self, key: &AwsKey) -> Result<Arc<Resolved>, KmsError> {
+        let id = (key.profile.clone(), key.role.clone(), key.region.clone());
+        let mut resolved = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = resolved.get(&id) {
+            return Ok(found.clone());
+        }
+        let options = Options {
+            profile: key.profile.clone(),
+            region: key.region.clone(),
+            role_arn: key.role.clone(),
+        };
+        let settings = AwsConfig::load(&self.env, &options).map_err(credentials_error)?;
+        let credentials = settings.credentials_provider().map_err(credentials_error)?;
+        let found = Arc::new(Resolved {
+            settings,
+            credentials,
+        });
+        resolved.insert(id, found.clone());
+        Ok(found)
+    }
+
+    /// Checks a key's settings without a network call.
+    pub fn check(&self, key: &AwsKey) -> Result<(), KmsError> {
+        self.resolve(key).map(drop)
+    }
+
+    /// Fetches the key's credentials (at start, for `--url`): where they
+    /// come from, for the start log.
+    pub async fn verify(&self, key: &AwsKey) -> Result<String, KmsError> {
+        let resolved = self.resolve(key)?;
+        resolved
+            .credentials
+            .credentials()
+            .await
+            .map_err(credentials_error)?;
+        Ok(resolved.credentials.describe())
     }
 
     /// The region and endpoint URL a key is used with.
-    fn location(&self, key: &AwsKey) -> Result<(String, url::Url), KmsError> {
-        let region = key
-            .region
-            .clone()
-            .or_else(|| self.region.clone())
-            .ok_or_else(|| {
-                config("no region: add ?region=... to the secrets URL or set AWS_REGION")
-            })?;
+    fn location(&self, key: &AwsKey, settings: &AwsConfig) -> Result<(String, url::Url), KmsError> {
+        let region = settings.region().map(str::to_owned).ok_or_else(|| {
+            config(format!(
+                "no region: add ?region=... to the secrets URL, set AWS_REGION, or set region in \
+                 profile {:?}",
+                settings.profile_name()
+            ))
+        })?;
         let endpoint = key
             .endpoint
             .clone()
-            .or_else(|| self.endpoint.clone())
-            .unwrap_or_else(|| format!("https://kms.{region}.amazonaws.com/"));
+            .or_else(|| settings.endpoint("KMS"))
+            .unwrap_or_else(|| plexus_aws_credentials::endpoint::default_url("kms", &region));
         let url = url::Url::parse(&endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -98,7 +151,13 @@ impl AwsKms {
         operation: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, KmsError> {
-        let (region, url) = self.location(key)?;
+        let resolved = self.resolve(key)?;
+        let (region, url) = self.location(key, &resolved.settings)?;
+        let credentials = resolved
+            .credentials
+            .credentials()
+            .await
+            .map_err(credentials_error)?;
         let host = match (url.host_str(), url.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_owned(),
@@ -116,7 +175,7 @@ impl AwsKms {
                 target: &target,
                 body: &body,
             },
-            &self.credentials,
+            &credentials,
             &sigv4::amz_date(time::OffsetDateTime::now_utc()),
         )
         .map_err(config)?;
@@ -139,15 +198,11 @@ impl AwsKms {
             message: format!("cannot read the answer of {url}: {}", without_url(&err)),
         })?;
         if !status.is_success() {
-            let error: AwsError = serde_json::from_str(&text).unwrap_or_default();
-            let kind = error.kind.rsplit('#').next().unwrap_or_default().to_owned();
-            let message = error.message.or(error.message_upper).unwrap_or_default();
+            let (kind, message) = error_parts(&text);
             let hint = match kind.as_str() {
                 "UnrecognizedClientException"
                 | "InvalidSignatureException"
-                | "AccessDeniedException" => {
-                    " (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the key policy)"
-                }
+                | "AccessDeniedException" => " (check the AWS credentials and the key policy)",
                 "NotFoundException" => " (check the key id or alias of the secrets URL)",
                 _ => "",
             };
@@ -198,6 +253,26 @@ struct AwsError {
     message_upper: Option<String>,
 }
 
+/// The error type and message of an error answer: KMS's JSON, else the
+/// XML `<Code>` and `<Message>` of a gateway or emulator in front of it.
+fn error_parts(text: &str) -> (String, String) {
+    let error: AwsError = serde_json::from_str(text).unwrap_or_default();
+    let kind = error.kind.rsplit('#').next().unwrap_or_default().to_owned();
+    let message = error.message.or(error.message_upper).unwrap_or_default();
+    if !kind.is_empty() || !message.is_empty() {
+        return (kind, message);
+    }
+    let tag = |name: &str| {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].trim().to_owned())
+    };
+    (
+        tag("Code").unwrap_or_default(),
+        tag("Message").unwrap_or_default(),
+    )
+}
+
 fn blob(answer: &serde_json::Value, name: &str) -> Result<Vec<u8>, KmsError> {
     answer
         .get(name)
@@ -226,8 +301,16 @@ mod tests {
             key_id: "alias/k".into(),
             region: region.map(str::to_owned),
             endpoint: endpoint.map(str::to_owned),
+            profile: None,
+            role: None,
             context: Default::default(),
         }
+    }
+
+    fn location(aws: &AwsKms, key: &AwsKey) -> Result<(String, String), KmsError> {
+        let resolved = aws.resolve(key)?;
+        let (region, url) = aws.location(key, &resolved.settings)?;
+        Ok((region, url.to_string()))
     }
 
     #[test]
@@ -241,19 +324,14 @@ mod tests {
                 ("AWS_DEFAULT_REGION", "eu-west-1"),
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
             ]),
-        )
-        .unwrap();
-        let (region, url) = aws.location(&key(None, None)).unwrap();
-        assert_eq!(
-            (region.as_str(), url.as_str()),
-            ("eu-west-1", "http://127.0.0.1:4566/")
         );
-        let (region, url) = aws
-            .location(&key(Some("us-east-2"), Some("http://[::1]:9000/")))
-            .unwrap();
         assert_eq!(
-            (region.as_str(), url.as_str()),
-            ("us-east-2", "http://[::1]:9000/")
+            location(&aws, &key(None, None)).unwrap(),
+            ("eu-west-1".into(), "http://127.0.0.1:4566/".into())
+        );
+        assert_eq!(
+            location(&aws, &key(Some("us-east-2"), Some("http://[::1]:9000/"))).unwrap(),
+            ("us-east-2".into(), "http://[::1]:9000/".into())
         );
         let aws = AwsKms::from_env(
             http.clone(),
@@ -261,19 +339,48 @@ mod tests {
                 ("AWS_ACCESS_KEY_ID", "AKID"),
                 ("AWS_SECRET_ACCESS_KEY", "s"),
             ]),
-        )
-        .unwrap();
-        let (_, url) = aws.location(&key(Some("ap-south-1"), None)).unwrap();
-        assert_eq!(url.as_str(), "https://kms.ap-south-1.amazonaws.com/");
-        assert!(aws
-            .location(&key(None, None))
+        );
+        assert_eq!(
+            location(&aws, &key(Some("ap-south-1"), None)).unwrap().1,
+            "https://kms.ap-south-1.amazonaws.com/"
+        );
+        assert!(location(&aws, &key(None, None))
             .unwrap_err()
             .to_string()
             .contains("no region"));
-        let err =
-            AwsKms::from_env(http, &env(&[("AWS_SECRET_ACCESS_KEY", "topsecret")])).unwrap_err();
-        assert!(
-            err.to_string().contains("AWS_ACCESS_KEY_ID") && !err.to_string().contains("topsecret")
+    }
+
+    #[test]
+    fn error_answers_in_json_or_xml() {
+        assert_eq!(
+            error_parts(r#"{"__type":"com.amazonaws.kms#NotFoundException","message":"gone"}"#),
+            ("NotFoundException".to_owned(), "gone".to_owned())
         );
+        assert_eq!(
+            error_parts("<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>"),
+            ("AccessDenied".to_owned(), "no".to_owned())
+        );
+    }
+
+    #[test]
+    fn no_credentials_is_a_configuration_error_without_secrets() {
+        let aws = AwsKms::from_env(
+            reqwest::Client::new(),
+            &env(&[
+                ("AWS_SECRET_ACCESS_KEY", "topsecret"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]),
+        );
+        let err = aws.check(&key(Some("us-east-1"), None)).unwrap_err();
+        assert!(matches!(err, KmsError::Config { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "awskms: no AWS credentials found; tried: the environment \
+                 (AWS_SECRET_ACCESS_KEY set without AWS_ACCESS_KEY_ID)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("topsecret"), "{text}");
     }
 }

@@ -25,8 +25,9 @@ use plexus_sdk::{PluginKind, PluginServer};
 struct Args {
     /// The secrets URL the host is configured with (kms.secrets.url). When
     /// given, it is checked at start: an unsupported scheme (gcpkms,
-    /// azurekeyvault, ocikeyvault), a malformed URL or a provider without
-    /// its environment stops the start instead of failing each call.
+    /// azurekeyvault, ocikeyvault), a malformed URL, a provider without
+    /// its environment, or AWS credentials that cannot be had (they are
+    /// fetched once) stops the start instead of failing each call.
     #[arg(long, env = "SFTPGO_PLUGIN_KMS_URL", value_name = "URL")]
     url: Option<String>,
     /// Deadline of one provider call, in seconds.
@@ -46,19 +47,10 @@ fn main() -> ExitCode {
         Ok(providers) => providers,
         Err(err) => return fatal(&err),
     };
-    if let Some(url) = &args.url {
-        let checked =
-            target::parse(url).and_then(|t| providers.check(&t).map_err(|e| e.to_string()));
-        if let Err(err) = checked {
-            return fatal(&format!("--url (SFTPGO_PLUGIN_KMS_URL): {err}"));
-        }
-    }
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        vault = providers.vault_address().unwrap_or("not configured"),
-        timeout_s = args.timeout,
-        "starting {NAME}"
-    );
+    let target = match args.url.as_deref().map(target::parse).transpose() {
+        Ok(target) => target,
+        Err(err) => return fatal(&format!("--url (SFTPGO_PLUGIN_KMS_URL): {err}")),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +58,20 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fatal(&format!("cannot start the async runtime: {err}")),
     };
+    let checked = match &target {
+        Some(target) => match runtime.block_on(providers.verify(target)) {
+            Ok(line) => line,
+            Err(err) => return fatal(&format!("--url (SFTPGO_PLUGIN_KMS_URL): {err}")),
+        },
+        None => "no --url".to_owned(),
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        vault = providers.vault_address().unwrap_or("not configured"),
+        url = %checked,
+        timeout_s = args.timeout,
+        "starting {NAME}"
+    );
     runtime.block_on(PluginServer::new(KmsServer::new(KmsService::new(providers, deadline))).run())
 }
 

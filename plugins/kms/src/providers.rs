@@ -1,6 +1,7 @@
 //! The provider clients, made once at start and shared by every call: one
 //! HTTP connection pool (rustls), one Vault client and one AWS KMS client,
-//! each configured from the environment or holding the reason it is not.
+//! each configured from the environment (Vault holding the reason it is
+//! not; AWS loading each URL's settings when first used).
 //! (The Go plugin opens a keeper per call; for AWS that loads the
 //! configuration and builds a new client each time.)
 
@@ -15,7 +16,7 @@ use crate::vault::Vault;
 #[derive(Debug)]
 pub struct Providers {
     vault: Result<Vault, KmsError>,
-    aws: Result<AwsKms, KmsError>,
+    aws: AwsKms,
 }
 
 impl Providers {
@@ -42,15 +43,25 @@ impl Providers {
         self.vault.as_ref().map_err(Clone::clone)
     }
 
-    fn aws(&self) -> Result<&AwsKms, KmsError> {
-        self.aws.as_ref().map_err(Clone::clone)
-    }
-
-    /// Whether the provider of `target` is configured.
+    /// Whether the provider of `target` is configured (no network call).
     pub fn check(&self, target: &Target) -> Result<(), KmsError> {
         match target {
             Target::Vault(_) => self.vault().map(drop),
-            Target::Aws(_) => self.aws().map(drop),
+            Target::Aws(key) => self.aws.check(key),
+        }
+    }
+
+    /// [`Providers::check`], and for AWS the credentials fetched once, so
+    /// that `--url` stops the start when the chain gives none. Returns a
+    /// line for the start log.
+    pub async fn verify(&self, target: &Target) -> Result<String, KmsError> {
+        match target {
+            Target::Vault(_) => self.vault().map(|v| format!("Vault at {}", v.address())),
+            Target::Aws(key) => self
+                .aws
+                .verify(key)
+                .await
+                .map(|source| format!("AWS credentials: {source}")),
         }
     }
 
@@ -62,14 +73,14 @@ impl Providers {
     pub async fn encrypt(&self, target: &Target, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
         match target {
             Target::Vault(key) => self.vault()?.encrypt(key, plaintext).await,
-            Target::Aws(key) => self.aws()?.encrypt(key, plaintext).await,
+            Target::Aws(key) => self.aws.encrypt(key, plaintext).await,
         }
     }
 
     pub async fn decrypt(&self, target: &Target, ciphertext: &[u8]) -> Result<Vec<u8>, KmsError> {
         match target {
             Target::Vault(key) => self.vault()?.decrypt(key, ciphertext).await,
-            Target::Aws(key) => self.aws()?.decrypt(key, ciphertext).await,
+            Target::Aws(key) => self.aws.decrypt(key, ciphertext).await,
         }
     }
 }

@@ -14,27 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The content type of AWS KMS's JSON protocol.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// Static credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`). `Debug` shows the key id only.
-#[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
+/// The credentials requests are signed with (from plexus-aws-credentials).
+pub use plexus_aws_credentials::Credentials;
 
 /// What one request is: everything that is signed.
 #[derive(Debug, Clone, Copy)]
@@ -97,14 +78,7 @@ pub fn sign(
     credentials: &Credentials,
     amz_date: &str,
 ) -> Result<Vec<(&'static str, String)>, String> {
-    let identity: Identity = aws_credential_types::Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.clone(),
-        credentials.session_token.clone(),
-        None,
-        "environment",
-    )
-    .into();
+    let identity: Identity = credentials.identity();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(request.region)
@@ -181,11 +155,12 @@ mod tests {
                 target: &v.target,
                 body: v.body.as_bytes(),
             };
-            let credentials = Credentials {
-                access_key_id: v.access_key_id,
-                secret_access_key: v.secret_access_key,
-                session_token: v.session_token.clone(),
-            };
+            let credentials = Credentials::new(
+                v.access_key_id,
+                v.secret_access_key,
+                v.session_token.clone(),
+                "test vector",
+            );
             let headers = sign(&request, &credentials, &v.amz_date).unwrap();
             let get = |name: &str| {
                 headers
@@ -219,20 +194,5 @@ mod tests {
         );
         assert!(parse_amz_date("2015-08-30").is_err());
         assert!(parse_amz_date("20151330T123600Z").is_err());
-    }
-
-    #[test]
-    fn debug_hides_secrets() {
-        let c = Credentials {
-            access_key_id: "AKID".into(),
-            secret_access_key: "very-secret".into(),
-            session_token: Some("token-secret".into()),
-        };
-        let text = format!("{c:?}");
-        assert!(
-            text.contains("AKID")
-                && !text.contains("very-secret")
-                && !text.contains("token-secret")
-        );
     }
 }

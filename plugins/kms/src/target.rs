@@ -5,9 +5,9 @@
 //!   to `transit`; any other parameter is an error.
 //! - `awskms://KEYID`, `awskms://alias/NAME`, `awskms:///arn:aws:kms:...`:
 //!   host and path joined, the leading `/` trimmed; `region`, `endpoint`,
-//!   and `context_<k>=<v>` (the encryption context). The AWS SDK options
-//!   this build does not implement (`profile`, `role`, `fips`, ...) are
-//!   refused by name.
+//!   `profile`, `role` (an IAM role ARN to assume) and `context_<k>=<v>`
+//!   (the encryption context). The AWS SDK options this build does not
+//!   implement (`fips`, `dualstack`, ...) are refused by name.
 //! - `gcpkms://`, `azurekeyvault://`, `ocikeyvault://`: refused, "not
 //!   supported by this build".
 
@@ -31,6 +31,10 @@ pub struct AwsKey {
     pub key_id: String,
     pub region: Option<String>,
     pub endpoint: Option<String>,
+    /// Go CDK's `profile`: the shared config profile.
+    pub profile: Option<String>,
+    /// Go CDK's `role`: an IAM role ARN assumed with the chain's credentials.
+    pub role: Option<String>,
     pub context: BTreeMap<String, String>,
 }
 
@@ -121,6 +125,8 @@ fn aws(location: &str, params: &[(String, String)]) -> Result<AwsKey, String> {
         key_id,
         region: None,
         endpoint: None,
+        profile: None,
+        role: None,
         context: BTreeMap::new(),
     };
     for (name, value) in params {
@@ -139,10 +145,17 @@ fn aws(location: &str, params: &[(String, String)]) -> Result<AwsKey, String> {
         match name.as_str() {
             "region" => key.region = Some(value.clone()).filter(|v| !v.is_empty()),
             "endpoint" => key.endpoint = Some(value.clone()).filter(|v| !v.is_empty()),
+            "profile" => key.profile = Some(value.clone()).filter(|v| !v.is_empty()),
+            "role" => {
+                if !value.starts_with("arn:") {
+                    return Err(format!(
+                        "awskms: invalid value for role: must be a valid ARN (starts with 'arn:'): {value}"
+                    ));
+                }
+                key.role = Some(value.clone());
+            }
             "awssdk" => {}
-            "profile"
-            | "role"
-            | "fips"
+            "fips"
             | "dualstack"
             | "anonymous"
             | "hostname_immutable"
@@ -151,7 +164,7 @@ fn aws(location: &str, params: &[(String, String)]) -> Result<AwsKey, String> {
             | "response_checksum_validation" => {
                 return Err(format!(
                 "awskms: the URL parameter {name:?} is not supported by this build of plexus-kms \
-                     (supported: region, endpoint, context_*)"
+                     (supported: region, endpoint, profile, role, context_*)"
             ))
             }
             other => return Err(format!("awskms: unknown query parameter {other:?}")),
@@ -217,7 +230,13 @@ mod tests {
         assert_eq!(key.context.get("node").map(String::as_str), Some("n 1"));
         assert_eq!(key.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
         assert!(parse("awskms://alias/k?context_a=1&context_a=2").is_err());
-        assert!(parse("awskms://alias/k?profile=dev")
+        let key = aws_key("awskms://alias/k?profile=dev&role=arn:aws:iam::1:role/r");
+        assert_eq!(key.profile.as_deref(), Some("dev"));
+        assert_eq!(key.role.as_deref(), Some("arn:aws:iam::1:role/r"));
+        assert!(parse("awskms://alias/k?role=r")
+            .unwrap_err()
+            .contains("must be a valid ARN"));
+        assert!(parse("awskms://alias/k?fips=true")
             .unwrap_err()
             .contains("not supported by this build"));
         assert!(parse("awskms://alias/k?bogus=1")

@@ -1,7 +1,9 @@
 //! `plexus-kms` with `awskms://` against `moto_server` (AWS KMS emulated
 //! on loopback), through the Plexus engine: key id, alias and ARN forms,
 //! the encryption context from `context_*`, a master key, the endpoint from
-//! the URL or from `AWS_ENDPOINT_URL`, and an unknown alias.
+//! the URL or from `AWS_ENDPOINT_URL`, and an unknown alias; then, with
+//! moto's IAM authentication on, a URL's `profile` from shared files and
+//! the role that profile assumes (STS on moto) signing the KMS calls.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{engine, kms_plugin, test_credentials, wrapper, Moto};
+use common::{engine, kms_plugin, test_credentials, wrapper, xml_tag, Moto};
 use plexus_proto::sftpgo::{DecryptRequest, EncryptRequest};
 
 async fn round_trip(
@@ -55,8 +57,8 @@ async fn awskms_against_moto() {
         dir.path(),
         "plexus-kms-aws",
         &[
-            ("AWS_ACCESS_KEY_ID", &credentials.access_key_id),
-            ("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key),
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ENDPOINT_URL", &moto.endpoint),
         ],
@@ -126,6 +128,130 @@ async fn awskms_against_moto() {
             && err.contains("NotFoundException"),
         "{err}"
     );
-    assert!(!err.contains(&credentials.secret_access_key), "{err}");
+    assert!(!err.contains(credentials.secret_access_key()), "{err}");
     engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awskms_with_a_profile_and_an_assumed_role() {
+    let moto = Moto::start().await;
+    // The user may only assume the role; the role may use KMS.
+    moto.iam(&[("Action", "CreateUser"), ("UserName", "assumer")])
+        .await;
+    moto.iam(&[
+        ("Action", "PutUserPolicy"),
+        ("UserName", "assumer"),
+        ("PolicyName", "p"),
+        (
+            "PolicyDocument",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        ),
+    ])
+    .await;
+    let created = moto
+        .iam(&[("Action", "CreateAccessKey"), ("UserName", "assumer")])
+        .await;
+    let (key, secret) = (
+        xml_tag(&created, "AccessKeyId"),
+        xml_tag(&created, "SecretAccessKey"),
+    );
+    moto.iam(&[
+        ("Action", "CreateRole"),
+        ("RoleName", "kms-user"),
+        (
+            "AssumeRolePolicyDocument",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#,
+        ),
+    ])
+    .await;
+    moto.iam(&[
+        ("Action", "PutRolePolicy"),
+        ("RoleName", "kms-user"),
+        ("PolicyName", "p"),
+        (
+            "PolicyDocument",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+        ),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aws-config");
+    let credentials = dir.path().join("aws-credentials");
+    std::fs::write(
+        &config,
+        "[profile sftpgo]\nrole_arn = arn:aws:iam::123456789012:role/kms-user\n\
+         source_profile = base\nregion = us-east-1\n[profile base]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        format!("[base]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let vars = [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+    ];
+    let cmd = wrapper(dir.path(), "plexus-kms-profile", &vars);
+    moto.auth_after("0").await;
+
+    // --url is checked at start: the role is assumed then.
+    let engine = engine(
+        dir.path(),
+        vec![kms_plugin(
+            &cmd,
+            &["--url", "awskms://alias/sftpgo?profile=sftpgo"],
+            "awskms",
+            "AWS",
+        )],
+    )
+    .await
+    .expect("the plugin starts with the profile's role");
+    assert_eq!(
+        round_trip(&engine, "awskms://alias/sftpgo?profile=sftpgo", "mk")
+            .await
+            .as_deref(),
+        Ok("aws secret ✓")
+    );
+    // The same role through the URL's role parameter.
+    let by_role = "awskms://alias/sftpgo?profile=base&role=arn:aws:iam::123456789012:role/kms-user";
+    assert_eq!(
+        round_trip(&engine, by_role, "").await.as_deref(),
+        Ok("aws secret ✓")
+    );
+    // The user's own keys may not use KMS: the success was the role's.
+    let err = round_trip(&engine, "awskms://alias/sftpgo?profile=base", "")
+        .await
+        .unwrap_err();
+    assert!(err.contains("AccessDenied"), "{err}");
+    let err = round_trip(&engine, "awskms://alias/sftpgo?profile=nope", "")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("awskms: profile")
+            && err.contains("nope")
+            && err.contains("(the URL's profile parameter) is not in"),
+        "{err}"
+    );
+    assert!(!err.contains(&secret), "{err}");
+    engine.shutdown(Duration::from_secs(5)).await;
+
+    // A profile that does not exist stops the start when given as --url.
+    let failed = engine_error(dir.path(), &cmd, "awskms://alias/sftpgo?profile=nope").await;
+    assert!(
+        failed.contains("--url (SFTPGO_PLUGIN_KMS_URL): awskms: profile")
+            && failed.contains("is not in"),
+        "{failed}"
+    );
+}
+
+async fn engine_error(dir: &std::path::Path, cmd: &std::path::Path, url: &str) -> String {
+    match engine(dir, vec![kms_plugin(cmd, &["--url", url], "awskms", "AWS")]).await {
+        Ok(engine) => {
+            engine.shutdown(Duration::from_secs(5)).await;
+            panic!("{url}: started");
+        }
+        Err(err) => err.to_string(),
+    }
 }

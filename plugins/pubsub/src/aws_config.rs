@@ -5,21 +5,25 @@
 //!   leading `/` trimmed, is the topic ARN).
 //! - SQS: `awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE` (`https://` +
 //!   host + path is the queue URL).
-//! - Query parameters: `region`, `endpoint`, `hostname_immutable`,
-//!   `anonymous`, `rate_limiter_capacity`, `request_checksum_calculation`,
-//!   `response_checksum_validation` and `awssdk` are read as Go CDK reads
-//!   them. `profile` and `role` (shared config files, STS) and a true
-//!   `fips` or `dualstack` are refused as not supported by this build; any
-//!   other parameter is refused, as Go CDK refuses it.
-//! - Region: `region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`.
-//! - Endpoint: `endpoint`, else `AWS_ENDPOINT_URL_SNS` / `_SQS`, else
-//!   `AWS_ENDPOINT_URL`, else the service's regional endpoint.
-//! - Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-//!   optionally `AWS_SESSION_TOKEN` (the standard variables; the SDK's
-//!   shared files, SSO and instance roles are not read). `anonymous=true`
-//!   sends unsigned requests.
+//! - Query parameters: `region`, `endpoint`, `profile`, `role`,
+//!   `hostname_immutable`, `anonymous`, `rate_limiter_capacity`,
+//!   `request_checksum_calculation`, `response_checksum_validation` and
+//!   `awssdk` are read as Go CDK reads them. A true `fips` or `dualstack`
+//!   is refused as not supported by this build; any other parameter is
+//!   refused, as Go CDK refuses it.
+//! - Profile, region, endpoint and credentials: plexus-aws-credentials,
+//!   which reads them as Go CDK over aws-sdk-go-v2 does. Region: `region`,
+//!   else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the profile's.
+//!   Endpoint: `endpoint`, else `AWS_ENDPOINT_URL_SNS` / `_SQS`, else
+//!   `AWS_ENDPOINT_URL`, else the profile's `services` / `endpoint_url`,
+//!   else the service's regional endpoint. Credentials: the SDK's default
+//!   chain (environment, shared files and their roles, web identity,
+//!   `credential_process`, container, instance metadata), then the
+//!   `role` parameter's role assumed with them; `anonymous=true` sends
+//!   unsigned requests.
 
 use crate::config::parse_bool;
+use plexus_aws_credentials::{AwsConfig as Settings, CredentialsProvider, Env, Options};
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,42 +42,13 @@ impl AwsTarget {
     }
 }
 
-/// Static credentials; `Debug` shows the key id only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsConfig {
     pub target: AwsTarget,
     pub region: String,
     pub endpoint: Url,
     /// `None` with `anonymous=true`: requests are not signed.
-    pub credentials: Option<AwsCredentials>,
-}
-
-fn first(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| {
-        env(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    })
+    pub credentials: Option<CredentialsProvider>,
 }
 
 fn go_bool(param: &str, value: &str) -> Result<bool, String> {
@@ -111,7 +86,7 @@ pub fn parse(
             }
         }
     };
-    let mut region = None;
+    let mut options = Options::default();
     let mut endpoint = None;
     let mut anonymous = false;
     // Go reads the first value of each parameter.
@@ -123,7 +98,9 @@ pub fn parse(
         seen.push(param.to_string());
         let value = value.as_ref();
         match param.as_ref() {
-            "region" => region = Some(value.to_owned()),
+            "region" => options.region = Some(value.to_owned()),
+            "profile" => options.profile = Some(value.to_owned()),
+            "role" => options.role_arn = Some(value.to_owned()),
             "endpoint" => endpoint = Some(value.to_owned()),
             "hostname_immutable" => {
                 // The endpoint is always used as given.
@@ -138,7 +115,10 @@ pub fn parse(
                     .map_err(|_| fail(format!("invalid value for capacity: {value:?}")))?;
             }
             "request_checksum_calculation" | "response_checksum_validation" => {
-                if !matches!(value.to_ascii_lowercase().as_str(), "when_supported" | "when_required") {
+                if !matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "when_supported" | "when_required"
+                ) {
                     return Err(fail(format!(
                         "invalid value for {param}: {value:?} (when_supported or when_required)"
                     )));
@@ -152,32 +132,28 @@ pub fn parse(
                     )));
                 }
             }
-            "profile" | "role" => {
-                return Err(fail(format!(
-                    "the {param} parameter (shared AWS config files, STS roles) is not supported by this \
-                     build of plexus-pubsub: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                )))
-            }
             other => return Err(fail(format!("unknown query parameter {other:?}"))),
         }
     }
-    let region = region
-        .filter(|r| !r.is_empty())
-        .or_else(|| first(env, &["AWS_REGION", "AWS_DEFAULT_REGION"]))
-        .ok_or_else(|| fail("no AWS region: add ?region=… or set AWS_REGION".into()))?;
+    if anonymous && options.role_arn.is_some() {
+        return Err(fail(
+            "anonymous=true and role contradict each other: the role is assumed to sign requests"
+                .into(),
+        ));
+    }
     let service = target.service();
-    let service_endpoint = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    let env = Env::capture(env, &[&service.to_ascii_uppercase()]);
+    let settings = Settings::load(&env, &options).map_err(|err| fail(err.to_string()))?;
+    let region = settings.region().map(str::to_owned).ok_or_else(|| {
+        fail(format!(
+            "no AWS region: add ?region=…, set AWS_REGION, or set region in profile {:?}",
+            settings.profile_name()
+        ))
+    })?;
     let endpoint = endpoint
         .filter(|e| !e.is_empty())
-        .or_else(|| first(env, &[&service_endpoint, "AWS_ENDPOINT_URL"]))
-        .unwrap_or_else(|| {
-            let domain = if region.starts_with("cn-") {
-                "amazonaws.com.cn"
-            } else {
-                "amazonaws.com"
-            };
-            format!("https://{service}.{region}.{domain}/")
-        });
+        .or_else(|| settings.endpoint(&service.to_ascii_uppercase()))
+        .unwrap_or_else(|| plexus_aws_credentials::endpoint::default_url(service, &region));
     let endpoint = Url::parse(&endpoint)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -190,23 +166,11 @@ pub fn parse(
     let credentials = if anonymous {
         None
     } else {
-        match (
-            first(env, &["AWS_ACCESS_KEY_ID"]),
-            env("AWS_SECRET_ACCESS_KEY").filter(|v| !v.is_empty()),
-        ) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token: first(env, &["AWS_SESSION_TOKEN"]),
-            }),
-            _ => {
-                return Err(fail(
-                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
-                     AWS_SESSION_TOKEN for temporary ones), listed in the plugin's env_vars"
-                        .into(),
-                ))
-            }
-        }
+        Some(
+            settings
+                .credentials_provider()
+                .map_err(|err| fail(format!("AWS credentials: {err}")))?,
+        )
     };
     Ok(AwsConfig {
         target,
@@ -299,13 +263,34 @@ mod tests {
         }
         let err = parse_url(&format!("{base}&queue=x"), &env).unwrap_err();
         assert!(err.contains("unknown query parameter \"queue\""), "{err}");
-        for unsupported in ["&profile=dev", "&role=arn:aws:iam::1:role/r", "&fips=true"] {
+        for unsupported in ["&fips=true", "&dualstack=1"] {
             let err = parse_url(&format!("{base}{unsupported}"), &env).unwrap_err();
             assert!(err.contains("not supported by this build"), "{err}");
         }
+        // profile and role are read: a profile that does not exist, a
+        // role that is not an ARN, and a role without credentials to
+        // sign with are errors.
+        let err = parse_url(&format!("{base}&profile=dev"), &env).unwrap_err();
+        assert!(
+            err.contains("profile \"dev\" (the URL's profile parameter) is not in"),
+            "{err}"
+        );
+        let err = parse_url(&format!("{base}&role=my-role"), &env).unwrap_err();
+        assert!(err.contains("must be a valid ARN"), "{err}");
+        let c = parse_url(&format!("{base}&role=arn:aws:iam::1:role/r"), &env).unwrap();
+        assert_eq!(
+            c.credentials.unwrap().describe(),
+            "role arn:aws:iam::1:role/r assumed with environment (the URL's role arn:aws:iam::1:role/r)"
+        );
+        let err = parse_url(
+            &format!("{base}&role=arn:aws:iam::1:role/r&anonymous=true"),
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.contains("contradict"), "{err}");
         assert!(parse_url(&format!("{base}&anonymous=maybe"), &env).is_err());
         let c = parse_url(&format!("{base}&anonymous=true"), &env_of(&[])).unwrap();
-        assert_eq!(c.credentials, None);
+        assert!(c.credentials.is_none());
     }
 
     #[test]
@@ -322,9 +307,18 @@ mod tests {
             .contains("no AWS region"));
         let err = parse_url(
             "awssns:///arn:aws:sns:us-east-1:1:t?region=us-east-1",
-            &env_of(&[("AWS_ACCESS_KEY_ID", "AKID")]),
+            &env_of(&[
+                ("AWS_ACCESS_KEY_ID", "AKID"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]),
         )
         .unwrap_err();
-        assert!(err.contains("no AWS credentials"), "{err}");
+        assert!(
+            err.contains(
+                "AWS credentials: no AWS credentials found; tried: the environment \
+                 (AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY)"
+            ),
+            "{err}"
+        );
     }
 }

@@ -3,8 +3,11 @@
 //! a free loopback port: events published to an SNS topic reach an SQS
 //! queue subscribed to it, with the attributes Go CDK sets; events sent
 //! to an SQS queue are read back with their attributes; AWS errors fail
-//! the event. moto checks no signature, so the SigV4 signing itself is
-//! covered by the golden vectors of `aws-sigv4`'s use in plexus-kms.
+//! the event. moto checks no signature by default, so the SigV4 signing
+//! itself is covered by the golden vectors of `aws-sigv4`'s use in
+//! plexus-kms; the profile and role tests turn moto's IAM authentication
+//! on, so that there a request signed with other credentials than the
+//! expected ones is refused.
 
 mod common;
 
@@ -138,12 +141,110 @@ impl Moto {
         messages
     }
 
+    /// An IAM call (query protocol).
+    async fn iam(&self, form: &[(&str, &str)]) -> String {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", routing_authorization("iam"))
+            .body(body)
+            .send()
+            .await
+            .expect("IAM call");
+        assert!(response.status().is_success(), "{form:?}");
+        response.text().await.unwrap()
+    }
+
+    /// An IAM user with `policy` and an access key: the key pair.
+    async fn user(&self, name: &str, policy: &str) -> (String, String) {
+        self.iam(&[("Action", "CreateUser"), ("UserName", name)])
+            .await;
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", "p"),
+            ("PolicyDocument", policy),
+        ])
+        .await;
+        let created = self
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", name)])
+            .await;
+        (
+            tag(&created, "AccessKeyId"),
+            tag(&created, "SecretAccessKey"),
+        )
+    }
+
+    /// A role any principal may assume, with `policy`: its ARN.
+    async fn role(&self, name: &str, policy: &str) -> String {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+        self.iam(&[
+            ("Action", "CreateRole"),
+            ("RoleName", name),
+            ("AssumeRolePolicyDocument", trust),
+        ])
+        .await;
+        self.iam(&[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", name),
+            ("PolicyName", "p"),
+            ("PolicyDocument", policy),
+        ])
+        .await;
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
+    /// moto checks signatures and IAM policies from now on (`"0"`), or no
+    /// more (`"inf"`).
+    async fn auth_after(&self, count: &str) {
+        let response = self
+            .http
+            .post(format!("{}/moto-api/reset-auth", self.endpoint))
+            .body(count.to_owned())
+            .send()
+            .await
+            .expect("moto answers");
+        assert!(response.status().is_success());
+    }
+
     fn env(&self) -> [(&'static str, &'static str); 2] {
         [
             ("AWS_ACCESS_KEY_ID", "testing-key-id"),
             ("AWS_SECRET_ACCESS_KEY", "testing-s3cret"),
         ]
     }
+}
+
+fn tag(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).expect("opening tag") + open.len();
+    let end = xml[start..]
+        .find(&format!("</{name}>"))
+        .expect("closing tag")
+        + start;
+    xml[start..end].to_owned()
+}
+
+const SQS_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#;
+const ASSUME_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+
+/// Shared config and credentials files in a temp dir.
+fn shared_files(config: &str, credentials: &str) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("config");
+    let credentials_path = dir.path().join("credentials");
+    std::fs::write(&config_path, config).expect("config");
+    std::fs::write(&credentials_path, credentials).expect("credentials");
+    let (config, credentials) = (
+        config_path.to_string_lossy().into_owned(),
+        credentials_path.to_string_lossy().into_owned(),
+    );
+    (dir, config, credentials)
 }
 
 fn attributes(message: &Value) -> Vec<(String, String, String)> {
@@ -291,4 +392,141 @@ async fn sns_messages_reach_a_subscribed_queue() {
     let publisher = connect(&missing, &moto.env()).await.unwrap();
     let err = publisher.publish(&message).await.unwrap_err();
     assert!(err.contains("SNS refused the message"), "{err}");
+}
+
+#[tokio::test]
+async fn sqs_signed_with_a_profile_of_the_shared_files() {
+    let moto = Moto::start();
+    let queue = unique("plexus-profile");
+    moto.create_queue(&queue).await;
+    let (key, secret) = moto.user("publisher", SQS_POLICY).await;
+    let (_dir, config, credentials) = shared_files(
+        &format!("[profile pub]\nregion = {REGION}\n[profile stranger]\nregion = {REGION}\n"),
+        &format!(
+            "[pub]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n\
+             [stranger]\naws_access_key_id = AKIAUNKNOWN\naws_secret_access_key = stranger-s3cret\n"
+        ),
+    );
+    let env = [
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        // The profile wins over the environment's keys when the URL names it.
+        ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT"),
+        ("AWS_SECRET_ACCESS_KEY", "environment-s3cret"),
+    ];
+    let url = |profile: &str| {
+        format!(
+            "awssqs://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}?profile={profile}&endpoint={}",
+            moto.endpoint
+        )
+    };
+    moto.auth_after("0").await;
+    let message = Encoder::new("node-1").fs(&fs_event(7));
+    let publisher = connect(&url("pub"), &env).await.expect("SQS publisher");
+    publisher
+        .publish(&message)
+        .await
+        .expect("signed with the profile's keys");
+    let stranger = connect(&url("stranger"), &env)
+        .await
+        .expect("SQS publisher");
+    let err = stranger.publish(&message).await.unwrap_err();
+    assert!(
+        err.contains("SQS refused the message (HTTP 403)") && err.contains("InvalidClientTokenId"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    moto.auth_after("inf").await;
+    let got = moto.drain(&queue_url(&moto, &queue).await, 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0]["Body"].as_str().unwrap().as_bytes(),
+        message.body.as_slice()
+    );
+}
+
+#[tokio::test]
+async fn sqs_signed_with_a_role_assumed_through_source_profile() {
+    let moto = Moto::start();
+    let queue = unique("plexus-role");
+    moto.create_queue(&queue).await;
+    // The user may only assume the role; the role may send messages.
+    let (key, secret) = moto.user("assumer", ASSUME_POLICY).await;
+    let role = moto.role("sqs-writer", SQS_POLICY).await;
+    let (_dir, config, credentials) = shared_files(
+        &format!(
+            "[profile writer]\nrole_arn = {role}\nsource_profile = base\nregion = {REGION}\n\
+             [profile base]\nregion = {REGION}\n"
+        ),
+        &format!("[base]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    );
+    let env = [
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        // STS (and SQS) on moto.
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+    ];
+    let url =
+        |query: &str| format!("awssqs://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}?{query}");
+    moto.auth_after("0").await;
+    let message = Encoder::new("node-1").log(&log_event());
+    let publisher = connect(&url("profile=writer"), &env)
+        .await
+        .expect("assume role");
+    publisher
+        .publish(&message)
+        .await
+        .expect("signed with the role's credentials");
+    // The same role through Go CDK's role parameter.
+    let by_parameter = connect(&url(&format!("profile=base&role={role}")), &env)
+        .await
+        .expect("assume role");
+    by_parameter
+        .publish(&message)
+        .await
+        .expect("signed with the role's credentials");
+    // The user's own keys may not send: the success above was the role's.
+    let direct = connect(&url("profile=base"), &env)
+        .await
+        .expect("SQS publisher");
+    let err = direct.publish(&message).await.unwrap_err();
+    assert!(err.contains("AccessDenied"), "{err}");
+    moto.auth_after("inf").await;
+    let got = moto.drain(&queue_url(&moto, &queue).await, 2).await;
+    assert_eq!(got.len(), 2);
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_stops_the_start() {
+    let moto = Moto::start();
+    let (_dir, config, credentials) = shared_files(
+        &format!(
+            "[profile writer]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/none\nsource_profile = base\n\
+             region = {REGION}\n"
+        ),
+        "[base]\naws_access_key_id = AKIANOBODY\naws_secret_access_key = nobody-s3cret\n",
+    );
+    let env = [
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+    ];
+    moto.auth_after("0").await;
+    let url = format!("awssqs://sqs.{REGION}.amazonaws.com/{ACCOUNT}/q?profile=writer");
+    let err = match connect(&url, &env).await {
+        Ok(_) => panic!("the start should fail"),
+        Err(err) => err,
+    };
+    assert!(
+        err.starts_with(&format!(
+            "AWS credentials: profile \"writer\": assume role arn:aws:iam::{ACCOUNT}:role/none: \
+             STS AssumeRole at {} refused (HTTP 403): InvalidClientTokenId",
+            moto.endpoint
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
 }

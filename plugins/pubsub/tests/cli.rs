@@ -60,12 +60,22 @@ fn start_up_failures() {
     fails_with(
         &["awssqs://sqs.us-east-2.amazonaws.com/123456789012/q?region=us-east-2&profile=x"],
         &[],
-        "not supported by this build",
+        "profile \"x\" (the URL's profile parameter) is not in any shared config file",
+    );
+    fails_with(
+        &["awssqs://sqs.us-east-2.amazonaws.com/123456789012/q?region=us-east-2&fips=true"],
+        &[],
+        "fips=true is not supported by this build",
     );
     fails_with(
         &["awssns:///arn:aws:sns:us-east-2:123456789012:t?region=us-east-2"],
-        &[("AWS_ACCESS_KEY_ID", "AKID")],
-        "no AWS credentials",
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SESSION_TOKEN", "s3cret-token"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        "no AWS credentials found; tried: the environment (AWS_ACCESS_KEY_ID set without \
+         AWS_SECRET_ACCESS_KEY)",
     );
     fails_with(
         &["nats://a", "node-1"],

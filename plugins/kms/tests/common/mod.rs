@@ -232,11 +232,7 @@ pub struct Moto {
 }
 
 pub fn test_credentials() -> Credentials {
-    Credentials {
-        access_key_id: "AKIAPLEXUSTEST".into(),
-        secret_access_key: "plexus-test-secret-key".into(),
-        session_token: None,
-    }
+    Credentials::new("AKIAPLEXUSTEST", "plexus-test-secret-key", None, "test")
 }
 
 impl Moto {
@@ -329,10 +325,66 @@ impl Moto {
     }
 }
 
-/// A wrapper script that sets `vars` and runs the plugin with its arguments.
+impl Moto {
+    /// An unsigned IAM call (query protocol), for setup before
+    /// [`Moto::auth_after`] turns checks on.
+    pub async fn iam(&self, form: &[(&str, &str)]) -> String {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = reqwest::Client::new()
+            .post(&self.endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=setup/20260101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("moto answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{form:?}: {status} {text}");
+        text
+    }
+
+    /// From now on moto checks every signature and IAM policy (`"0"`),
+    /// or none (`"inf"`).
+    pub async fn auth_after(&self, count: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}moto-api/reset-auth", self.endpoint))
+            .body(count.to_owned())
+            .send()
+            .await
+            .expect("moto answers");
+        assert!(response.status().is_success());
+    }
+}
+
+/// The text of the first `<name>` element.
+pub fn xml_tag(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).expect("opening tag") + open.len();
+    let end = xml[start..]
+        .find(&format!("</{name}>"))
+        .expect("closing tag")
+        + start;
+    xml[start..end].to_owned()
+}
+
+/// A wrapper script that sets `vars` and runs the plugin with its
+/// arguments. The AWS chain never reaches past loopback in a test: the
+/// instance metadata service is off and `HOME` is `dir` (no real
+/// `~/.aws`), unless `vars` say otherwise.
 pub fn wrapper(dir: &Path, name: &str, vars: &[(&str, &str)]) -> PathBuf {
     let path = dir.join(name);
     let mut script = String::from("#!/bin/sh\n");
+    script.push_str(&format!(
+        "export HOME='{}'\nexport AWS_EC2_METADATA_DISABLED=true\n",
+        dir.display()
+    ));
     for (key, value) in vars {
         script.push_str(&format!("export {key}='{value}'\n"));
     }

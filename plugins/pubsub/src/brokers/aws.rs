@@ -14,14 +14,15 @@
 //! the same messages. The HTTP 200 answer is the acknowledgement; an AWS
 //! error is that event's error. Only the AWS SigV4 signer is used instead
 //! of the AWS SDK, whose build would weigh on the project's CI for two
-//! calls.
+//! calls; credentials come from plexus-aws-credentials (the SDK's default
+//! chain), fetched once when the topic opens, so that a configuration
+//! that gives none stops the start, then before each request (cached,
+//! refreshed before temporary credentials expire).
 
-use crate::aws_config::{AwsConfig, AwsCredentials, AwsTarget};
+use crate::aws_config::{AwsConfig, AwsTarget};
 use crate::message::Message;
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use base64::Engine as _;
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +35,6 @@ const SQS_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub struct AwsPublisher {
     config: AwsConfig,
     http: reqwest::Client,
-    identity: Option<Identity>,
 }
 
 /// Go CDK's escaping of an attribute name: ASCII letters, digits, `_`,
@@ -164,22 +164,23 @@ impl AwsPublisher {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-        let identity = config.credentials.as_ref().map(|c: &AwsCredentials| {
-            Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.clone(),
-                c.session_token.clone(),
-                None,
-                "environment",
-            )
-            .into()
-        });
-        // Go CDK opens AWS topics without a call; nothing is checked here
-        // beyond the settings, and the first event shows any access error.
+        // Go CDK opens AWS topics without a call to the service; the
+        // credentials are fetched now so that a chain that gives none (or
+        // a role that cannot be assumed) stops the start with its reason.
+        if let Some(provider) = &config.credentials {
+            let credentials = provider
+                .credentials()
+                .await
+                .map_err(|err| format!("AWS credentials: {err}"))?;
+            tracing::info!(
+                source = %provider.describe(),
+                access_key_id = credentials.access_key_id(),
+                "AWS credentials"
+            );
+        }
         Ok(AwsPublisher {
             config: config.clone(),
             http,
-            identity,
         })
     }
 
@@ -195,9 +196,14 @@ impl AwsPublisher {
         if let Some(target) = target {
             headers.push(("x-amz-target".into(), target.into()));
         }
-        if let Some(identity) = &self.identity {
+        if let Some(provider) = &self.config.credentials {
+            let identity = provider
+                .credentials()
+                .await
+                .map_err(|err| format!("AWS credentials: {err}"))?
+                .identity();
             let params = v4::SigningParams::builder()
-                .identity(identity)
+                .identity(&identity)
                 .region(&self.config.region)
                 .name(self.config.target.service())
                 .time(SystemTime::now())
