@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{files, in_seconds, profile, provider, Canned, Moto, ACCOUNT, REGION};
+use common::{files, in_seconds, profile, provider, Caller, Canned, Moto, ACCOUNT, REGION};
 use plexus_aws_credentials::{Error, Options};
 
 const USER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;

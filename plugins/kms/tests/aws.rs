@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{engine, kms_plugin, test_credentials, wrapper, xml_tag, Moto};
+use common::{engine, kms_plugin, test_credentials, wrapper, Moto};
 use plexus_proto::sftpgo::{DecryptRequest, EncryptRequest};
 
 async fn round_trip(
@@ -46,6 +46,14 @@ async fn round_trip(
         .await
         .map(|r| r.payload)
         .map_err(|e| e.to_string())
+}
+
+/// A round trip through `url` without a master key that fails with an
+/// error containing each of `expected`: the error.
+async fn refused(engine: &plexus_engine::Engine, url: &str, expected: &[&str]) -> String {
+    let err = round_trip(engine, url, "").await.unwrap_err();
+    assert!(expected.iter().all(|part| err.contains(part)), "{err}");
+    err
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,15 +127,12 @@ async fn awskms_against_moto() {
     assert!(err.contains("awskms") && err.contains("Decrypt"), "{err}");
 
     // An alias that does not exist: named, with the provider's reason.
-    let err = round_trip(&engine, "awskms://alias/no-such-alias", "")
-        .await
-        .unwrap_err();
-    assert!(
-        err.contains("awskms")
-            && err.contains("alias/no-such-alias")
-            && err.contains("NotFoundException"),
-        "{err}"
-    );
+    let err = refused(
+        &engine,
+        "awskms://alias/no-such-alias",
+        &["awskms", "alias/no-such-alias", "NotFoundException"],
+    )
+    .await;
     assert!(!err.contains(credentials.secret_access_key()), "{err}");
     engine.shutdown(Duration::from_secs(5)).await;
 }
@@ -136,44 +141,19 @@ async fn awskms_against_moto() {
 async fn awskms_with_a_profile_and_an_assumed_role() {
     let moto = Moto::start().await;
     // The user may only assume the role; the role may use KMS.
-    moto.iam(&[("Action", "CreateUser"), ("UserName", "assumer")])
-        .await;
-    moto.iam(&[
-        ("Action", "PutUserPolicy"),
-        ("UserName", "assumer"),
-        ("PolicyName", "p"),
-        (
-            "PolicyDocument",
+    let (key, secret) = moto
+        .aws
+        .user(
+            "assumer",
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
-        ),
-    ])
-    .await;
-    let created = moto
-        .iam(&[("Action", "CreateAccessKey"), ("UserName", "assumer")])
+        )
         .await;
-    let (key, secret) = (
-        xml_tag(&created, "AccessKeyId"),
-        xml_tag(&created, "SecretAccessKey"),
-    );
-    moto.iam(&[
-        ("Action", "CreateRole"),
-        ("RoleName", "kms-user"),
-        (
-            "AssumeRolePolicyDocument",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#,
-        ),
-    ])
-    .await;
-    moto.iam(&[
-        ("Action", "PutRolePolicy"),
-        ("RoleName", "kms-user"),
-        ("PolicyName", "p"),
-        (
-            "PolicyDocument",
+    moto.aws
+        .role(
+            "kms-user",
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
-        ),
-    ])
-    .await;
+        )
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("aws-config");
     let credentials = dir.path().join("aws-credentials");
@@ -194,7 +174,7 @@ async fn awskms_with_a_profile_and_an_assumed_role() {
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
     ];
     let cmd = wrapper(dir.path(), "plexus-kms-profile", &vars);
-    moto.auth_after("0").await;
+    moto.aws.auth_after("0").await;
 
     // --url is checked at start: the role is assumed then.
     let engine = engine(
@@ -221,19 +201,22 @@ async fn awskms_with_a_profile_and_an_assumed_role() {
         Ok("aws secret ✓")
     );
     // The user's own keys may not use KMS: the success was the role's.
-    let err = round_trip(&engine, "awskms://alias/sftpgo?profile=base", "")
-        .await
-        .unwrap_err();
-    assert!(err.contains("AccessDenied"), "{err}");
-    let err = round_trip(&engine, "awskms://alias/sftpgo?profile=nope", "")
-        .await
-        .unwrap_err();
-    assert!(
-        err.contains("awskms: profile")
-            && err.contains("nope")
-            && err.contains("(the URL's profile parameter) is not in"),
-        "{err}"
-    );
+    refused(
+        &engine,
+        "awskms://alias/sftpgo?profile=base",
+        &["AccessDenied"],
+    )
+    .await;
+    let err = refused(
+        &engine,
+        "awskms://alias/sftpgo?profile=nope",
+        &[
+            "awskms: profile",
+            "nope",
+            "(the URL's profile parameter) is not in",
+        ],
+    )
+    .await;
     assert!(!err.contains(&secret), "{err}");
     engine.shutdown(Duration::from_secs(5)).await;
 

@@ -1,9 +1,9 @@
 //! AWS SNS and SQS against `moto_server` (PyPI `moto[server]`, installed
-//! by `plugins/kms/tests/setup.sh`, which `.ci/run` runs), started here on
-//! a free loopback port: events published to an SNS topic reach an SQS
-//! queue subscribed to it, with the attributes Go CDK sets; events sent
-//! to an SQS queue are read back with their attributes; AWS errors fail
-//! the event. moto checks no signature by default, so the SigV4 signing
+//! by `plugins/kms/tests/setup.sh`, which `.ci/run` runs), started on a
+//! free loopback port by `plexus-test-moto`: events published to an SNS
+//! topic reach an SQS queue subscribed to it, with the attributes Go CDK
+//! sets; events sent to an SQS queue are read back with their attributes;
+//! AWS errors fail the event. moto checks no signature by default, so the SigV4 signing
 //! itself is covered by the golden vectors of `aws-sigv4`'s use in
 //! plexus-kms; the profile and role tests turn moto's IAM authentication
 //! on, so that there a request signed with other credentials than the
@@ -13,104 +13,23 @@ mod common;
 
 use common::{connect, fs_event, log_event, provider_event, unique};
 use plexus_pubsub::Encoder;
+use plexus_test_moto::{Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-
-/// moto_server tells the services apart by the credential scope of the
-/// Authorization header; it checks no signature, so the test's own setup
-/// calls carry a placeholder one.
-fn routing_authorization(service: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, \
-         SignedHeaders=host, Signature=0"
-    )
+/// What these tests add to [`Moto`]: SQS calls and the environment's keys.
+trait Sqs {
+    /// An SQS JSON-protocol call (unsigned).
+    async fn sqs(&self, action: &str, body: Value) -> Value;
+    async fn create_queue(&self, name: &str) -> String;
+    /// Every message now in the queue, with all attributes.
+    async fn drain(&self, queue_url: &str, expected: usize) -> Vec<Value>;
+    fn env(&self) -> [(&'static str, &'static str); 2];
 }
 
-/// `moto_server`, killed when the test ends.
-struct Moto {
-    child: Child,
-    endpoint: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let program = std::env::var("PLEXUS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot start {program} ({err}): install it with plugins/kms/tests/setup.sh \
-                     (PyPI moto[server]); these tests are never skipped"
-                )
-            });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// An SNS query-protocol call (unsigned: moto does not check).
-    async fn sns(&self, form: &[(&str, &str)]) -> String {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", routing_authorization("sns"))
-            .body(body)
-            .send()
-            .await
-            .expect("SNS call");
-        assert!(response.status().is_success(), "{form:?}");
-        response.text().await.unwrap()
-    }
-
-    /// An SQS JSON-protocol call.
+impl Sqs for Moto {
     async fn sqs(&self, action: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", format!("AmazonSQS.{action}"))
-            .header("authorization", routing_authorization("sqs"))
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("SQS call");
-        assert!(response.status().is_success(), "{action}");
-        response.json().await.unwrap()
+        self.json("sqs", &format!("AmazonSQS.{action}"), body).await
     }
 
     async fn create_queue(&self, name: &str) -> String {
@@ -118,7 +37,6 @@ impl Moto {
         created["QueueUrl"].as_str().expect("QueueUrl").to_owned()
     }
 
-    /// Every message now in the queue, with all attributes.
     async fn drain(&self, queue_url: &str, expected: usize) -> Vec<Value> {
         let mut messages = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -141,92 +59,12 @@ impl Moto {
         messages
     }
 
-    /// An IAM call (query protocol).
-    async fn iam(&self, form: &[(&str, &str)]) -> String {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", routing_authorization("iam"))
-            .body(body)
-            .send()
-            .await
-            .expect("IAM call");
-        assert!(response.status().is_success(), "{form:?}");
-        response.text().await.unwrap()
-    }
-
-    /// An IAM user with `policy` and an access key: the key pair.
-    async fn user(&self, name: &str, policy: &str) -> (String, String) {
-        self.iam(&[("Action", "CreateUser"), ("UserName", name)])
-            .await;
-        self.iam(&[
-            ("Action", "PutUserPolicy"),
-            ("UserName", name),
-            ("PolicyName", "p"),
-            ("PolicyDocument", policy),
-        ])
-        .await;
-        let created = self
-            .iam(&[("Action", "CreateAccessKey"), ("UserName", name)])
-            .await;
-        (
-            tag(&created, "AccessKeyId"),
-            tag(&created, "SecretAccessKey"),
-        )
-    }
-
-    /// A role any principal may assume, with `policy`: its ARN.
-    async fn role(&self, name: &str, policy: &str) -> String {
-        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
-        self.iam(&[
-            ("Action", "CreateRole"),
-            ("RoleName", name),
-            ("AssumeRolePolicyDocument", trust),
-        ])
-        .await;
-        self.iam(&[
-            ("Action", "PutRolePolicy"),
-            ("RoleName", name),
-            ("PolicyName", "p"),
-            ("PolicyDocument", policy),
-        ])
-        .await;
-        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
-    }
-
-    /// moto checks signatures and IAM policies from now on (`"0"`), or no
-    /// more (`"inf"`).
-    async fn auth_after(&self, count: &str) {
-        let response = self
-            .http
-            .post(format!("{}/moto-api/reset-auth", self.endpoint))
-            .body(count.to_owned())
-            .send()
-            .await
-            .expect("moto answers");
-        assert!(response.status().is_success());
-    }
-
     fn env(&self) -> [(&'static str, &'static str); 2] {
         [
             ("AWS_ACCESS_KEY_ID", "testing-key-id"),
             ("AWS_SECRET_ACCESS_KEY", "testing-s3cret"),
         ]
     }
-}
-
-fn tag(xml: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = xml.find(&open).expect("opening tag") + open.len();
-    let end = xml[start..]
-        .find(&format!("</{name}>"))
-        .expect("closing tag")
-        + start;
-    xml[start..end].to_owned()
 }
 
 const SQS_POLICY: &str =
@@ -327,20 +165,23 @@ async fn sns_messages_reach_a_subscribed_queue() {
     let topic = unique("plexus-topic");
     let raw_queue = unique("plexus-raw");
     let envelope_queue = unique("plexus-envelope");
-    moto.sns(&[("Action", "CreateTopic"), ("Name", &topic)])
+    moto.query("sns", &[("Action", "CreateTopic"), ("Name", &topic)])
         .await;
     let topic_arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:{topic}");
     for (queue, raw) in [(&raw_queue, "true"), (&envelope_queue, "false")] {
         moto.create_queue(queue).await;
         let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}");
-        moto.sns(&[
-            ("Action", "Subscribe"),
-            ("TopicArn", &topic_arn),
-            ("Protocol", "sqs"),
-            ("Endpoint", &queue_arn),
-            ("Attributes.entry.1.key", "RawMessageDelivery"),
-            ("Attributes.entry.1.value", raw),
-        ])
+        moto.query(
+            "sns",
+            &[
+                ("Action", "Subscribe"),
+                ("TopicArn", &topic_arn),
+                ("Protocol", "sqs"),
+                ("Endpoint", &queue_arn),
+                ("Attributes.entry.1.key", "RawMessageDelivery"),
+                ("Attributes.entry.1.value", raw),
+            ],
+        )
         .await;
     }
     let url = format!(

@@ -1,24 +1,18 @@
-//! Test servers on loopback: `moto_server` (PyPI `moto[server]`, installed
-//! by `plugins/kms/tests/setup.sh`) for STS, IAM, SQS and the instance
-//! metadata endpoints, and a tiny HTTP server answering fixed responses
-//! (the container credentials endpoint is a plain JSON GET). A test that
-//! needs moto fails with a clear message when it is not installed: none
-//! is skipped.
+//! Test servers on loopback: `moto_server` ([`plexus_test_moto`]) for
+//! STS, IAM, SQS and the instance metadata endpoints, and a tiny HTTP
+//! server answering fixed responses (the container credentials endpoint
+//! is a plain JSON GET).
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use plexus_aws_credentials::{AwsConfig, Credentials, CredentialsProvider, Env, Options};
+pub use plexus_test_moto::{tag, Moto, ACCOUNT, REGION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "123456789012";
 
 /// Temp config and credentials files.
 pub struct Files {
@@ -71,150 +65,16 @@ pub fn profile(name: &str) -> Options {
     }
 }
 
-/// `moto_server` on a free loopback port, killed when dropped.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-impl Moto {
-    pub fn start() -> Moto {
-        let port = free_port();
-        let program = std::env::var("PLEXUS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot start {program} ({err}): these tests need moto_server on the PATH; \
-                     install it with plugins/kms/tests/setup.sh (PyPI moto[server]). They are \
-                     never skipped."
-                )
-            });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// A query-protocol call (IAM, STS), unsigned: moto routes on the
-    /// credential scope and checks nothing until auth is turned on.
-    pub async fn query(&self, service: &str, form: &[(&str, &str)]) -> String {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=setup/20260101/{REGION}/{service}/aws4_request, \
-                     SignedHeaders=host, Signature=0"
-                ),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("moto answers");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{form:?}: {status} {text}");
-        text
-    }
-
-    /// From now on moto checks every call's signature and IAM policies
-    /// (`0`), or none (`inf`).
-    pub async fn auth_after(&self, count: &str) {
-        let response = self
-            .http
-            .post(format!("{}/moto-api/reset-auth", self.endpoint))
-            .body(count.to_owned())
-            .send()
-            .await
-            .expect("moto answers");
-        assert!(response.status().is_success());
-    }
-
-    /// An IAM user with an access key and an inline policy; the key pair.
-    pub async fn user(&self, name: &str, policy: &str) -> (String, String) {
-        self.query("iam", &[("Action", "CreateUser"), ("UserName", name)])
-            .await;
-        self.query(
-            "iam",
-            &[
-                ("Action", "PutUserPolicy"),
-                ("UserName", name),
-                ("PolicyName", "p"),
-                ("PolicyDocument", policy),
-            ],
-        )
-        .await;
-        let created = self
-            .query("iam", &[("Action", "CreateAccessKey"), ("UserName", name)])
-            .await;
-        (
-            tag(&created, "AccessKeyId"),
-            tag(&created, "SecretAccessKey"),
-        )
-    }
-
-    /// A role anyone in the account may assume, with an inline policy.
-    pub async fn role(&self, name: &str, policy: &str) -> String {
-        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
-        self.query(
-            "iam",
-            &[
-                ("Action", "CreateRole"),
-                ("RoleName", name),
-                ("AssumeRolePolicyDocument", trust),
-            ],
-        )
-        .await;
-        self.query(
-            "iam",
-            &[
-                ("Action", "PutRolePolicy"),
-                ("RoleName", name),
-                ("PolicyName", "p"),
-                ("PolicyDocument", policy),
-            ],
-        )
-        .await;
-        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
-    }
-
+/// What these tests add to [`Moto`]: a call signed with the chain's
+/// credentials.
+pub trait Caller {
     /// STS `GetCallerIdentity` signed with `credentials`: the caller's
     /// ARN, or moto's refusal.
-    pub async fn caller(&self, credentials: &Credentials) -> Result<String, String> {
+    async fn caller(&self, credentials: &Credentials) -> Result<String, String>;
+}
+
+impl Caller for Moto {
+    async fn caller(&self, credentials: &Credentials) -> Result<String, String> {
         let body = "Action=GetCallerIdentity&Version=2011-06-15";
         let url = format!("{}/", self.endpoint);
         let identity = credentials.identity();
@@ -239,7 +99,7 @@ impl Moto {
         )
         .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut request = self.http.post(&url).body(body);
+        let mut request = self.http().post(&url).body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -255,19 +115,6 @@ impl Moto {
             Err(format!("{status}: {text}"))
         }
     }
-}
-
-/// The text of the first `<name>` element.
-pub fn tag(xml: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = xml.find(&open).map(|i| i + open.len()).unwrap_or_else(|| {
-        panic!("no <{name}> in {xml}");
-    });
-    let end = xml[start..]
-        .find(&format!("</{name}>"))
-        .expect("closing tag")
-        + start;
-    xml[start..end].to_owned()
 }
 
 /// A loopback HTTP server answering every request with one of the

