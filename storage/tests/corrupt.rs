@@ -17,7 +17,7 @@ fn corrupt_records_are_skipped_counted_and_removed() {
 
     // Damage records directly in sled while the store is closed.
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         let key = |seq: u64| seq.to_be_bytes();
         // 1: one payload byte flipped.
@@ -52,7 +52,7 @@ fn corrupt_records_are_skipped_counted_and_removed() {
         db.flush().expect("flush");
     }
 
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     // The queue counts the keys it writes; the stray one is met (and
     // reported) by the peek, not counted at open.
@@ -104,7 +104,7 @@ fn corrupt_records_are_skipped_counted_and_removed() {
     drop(store);
 
     // And it stays consistent across another reopen.
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     assert_eq!(q.len(), 1);
 }
@@ -118,13 +118,13 @@ fn drop_older_than_leaves_corrupt_records_for_peek_to_report() {
         q.push_batch((0..3).map(|i| (i, b"x"))).expect("batch")
     };
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         tree.insert(seqs[0].to_be_bytes(), &b"\x01junk"[..])
             .expect("insert");
         db.flush().expect("flush");
     }
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     assert_eq!(q.drop_older_than(i64::MAX).expect("drop"), 2);
     assert_eq!(q.len(), 1);
@@ -156,7 +156,7 @@ fn a_sequence_at_the_top_of_the_key_space_is_reported_not_used() {
         q.push(2, b"template").expect("push")
     };
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         let value = tree
             .remove(crafted.to_be_bytes())
@@ -168,7 +168,7 @@ fn a_sequence_at_the_top_of_the_key_space_is_reported_not_used() {
         db.flush().expect("flush");
     }
 
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     let next = q.push(3, b"after").expect("push after the crafted key");
     assert!(

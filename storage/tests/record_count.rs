@@ -3,13 +3,15 @@
 //! its pages into memory), kept by every push and removal, and rebuilt once
 //! for a tree written before it existed.
 
+mod common;
+
 use plexus_storage::{Store, StoreOptions};
 
 /// The metadata key of the record count (see `queue.rs`).
 const COUNT_KEY: &[u8] = &[0, 0];
 
 fn stored_count(dir: &std::path::Path, queue: &str) -> Option<u64> {
-    let db = sled::open(dir).expect("raw sled open");
+    let db = common::raw_sled(dir);
     let tree = db.open_tree(queue).expect("tree");
     tree.get(COUNT_KEY)
         .expect("get")
@@ -32,7 +34,7 @@ fn every_mutation_keeps_the_stored_count() {
     }
     assert_eq!(stored_count(dir.path(), "q"), Some(7));
     {
-        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+        let store = common::reopen_after_raw(dir.path());
         let q = store.queue("q").expect("queue");
         assert_eq!(q.len(), 7);
         assert_eq!(q.peek_oldest(100).expect("peek").records.len(), 7);
@@ -53,12 +55,12 @@ fn opening_reads_the_stored_count_instead_of_walking_the_records() {
         q.push_batch((0..3).map(|i| (i, b"x"))).expect("batch");
     }
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         tree.insert(COUNT_KEY, &5u64.to_be_bytes()).expect("insert");
         db.flush().expect("flush");
     }
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     assert_eq!(q.len(), 5, "the stored count, not a walk of the 3 records");
 }
@@ -74,13 +76,13 @@ fn a_tree_without_a_count_is_counted_once_and_the_count_written() {
         q.push_batch((0..4).map(|i| (i, b"x"))).expect("batch")
     };
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         tree.remove(COUNT_KEY).expect("remove the count");
         db.flush().expect("flush");
     }
     {
-        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+        let store = common::reopen_after_raw(dir.path());
         let q = store.queue("q").expect("queue");
         assert_eq!(q.len(), 4);
         let next = q.push(9, b"after").expect("push");
@@ -91,12 +93,12 @@ fn a_tree_without_a_count_is_counted_once_and_the_count_written() {
 
     // A damaged count entry (not 8 bytes) is rebuilt the same way.
     {
-        let db = sled::open(dir.path()).expect("raw sled open");
+        let db = common::raw_sled(dir.path());
         let tree = db.open_tree("q").expect("tree");
         tree.insert(COUNT_KEY, &b"bad"[..]).expect("insert");
         db.flush().expect("flush");
     }
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    let store = common::reopen_after_raw(dir.path());
     let q = store.queue("q").expect("queue");
     assert_eq!(q.len(), 5);
 }

@@ -23,6 +23,39 @@ pub fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// sled 0.34's background threads may hold `<dir>/db`'s lock for a moment
+/// after a raw `sled::Db` is dropped (the store itself waits for that on
+/// close; a raw handle does not). The longest the helpers below wait.
+const RAW_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens the data directory with sled directly, to write behind the
+/// store's back, waiting for an earlier raw handle's lock to go.
+pub fn raw_sled(dir: &Path) -> sled::Db {
+    let until = Instant::now() + RAW_RELEASE_WAIT;
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+            Err(err) => panic!("raw sled open of {}: {err}", dir.display()),
+        }
+    }
+}
+
+/// Opens the store after a raw `sled::Db` of the same directory was
+/// dropped, waiting for that handle's lock to go.
+pub fn reopen_after_raw(dir: &Path) -> Store {
+    let until = Instant::now() + RAW_RELEASE_WAIT;
+    loop {
+        match Store::open(dir, StoreOptions::default()) {
+            Ok(store) => return store,
+            Err(plexus_storage::StorageError::Locked { .. }) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => panic!("reopen {}: {err}", dir.display()),
+        }
+    }
+}
+
 /// If this process is a child started by [`spawn_child`] in `mode`, the
 /// data directory it must use.
 pub fn child_dir(mode: &str) -> Option<std::path::PathBuf> {
