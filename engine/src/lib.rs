@@ -4,7 +4,9 @@
 //! plugin processes and typed gRPC clients: [`config`] reads and validates
 //! the configuration, [`host`] is the go-plugin client side (checksum,
 //! environment, spawn, handshake, mTLS channel, log mirroring, shutdown), and
-//! [`clients`] wraps the SFTPGo services with the host's timeouts.
+//! [`clients`] wraps the SFTPGo services with the host's timeouts;
+//! [`unary`] is the purpose-built client that delivers events to plugins
+//! speaking SFTPGo's unary notifier service.
 
 mod actor_thread;
 mod blocking;
@@ -23,6 +25,7 @@ mod restarter;
 mod settings;
 pub mod sources;
 pub mod systemd;
+pub mod unary;
 pub mod unix_socket;
 
 pub use blocking::{BlockingEngine, Bus};

@@ -3,6 +3,8 @@
 //! serve it.
 
 use crate::clients::reply_too_large;
+use crate::host::transport::Dialer;
+use crate::unary::UnaryNotifier;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use plexus_actors::event::Event;
@@ -155,10 +157,13 @@ fn wire_event(event: &Event) -> plexus_proto::plexus::v1::Event {
 
 /// The best transport a plugin offers: the batch extension when it answers
 /// an empty probe batch, SFTPGo's unary service otherwise (Go plugins answer
-/// Unimplemented). The flag says whether it batches.
+/// Unimplemented), on a delivery connection of its own
+/// ([`UnaryNotifier`](crate::unary::UnaryNotifier)). The flag says whether
+/// it batches.
 pub async fn notifier_transport(
     name: &str,
     channel: tonic::transport::Channel,
+    dialer: Dialer,
     timeout: Duration,
     max_reply_bytes: usize,
     batching: bool,
@@ -189,8 +194,14 @@ pub async fn notifier_transport(
             ),
         }
     }
-    (
-        Arc::new(GrpcNotifier::new(channel, timeout, max_reply_bytes)),
-        false,
-    )
+    let unary = UnaryNotifier::new(name, dialer, timeout, max_reply_bytes);
+    // Opened now so the first events do not wait for the TLS handshake; a
+    // failure here is retried at the first call.
+    if let Err(err) = unary.connect().await {
+        tracing::debug!(
+            plugin = name,
+            "[{name}] delivery connection not open yet: {err}"
+        );
+    }
+    (Arc::new(unary), false)
 }

@@ -358,6 +358,7 @@ impl Builder<'_> {
         let (transport, batched) = notifier_transport(
             handle.name(),
             handle.channel(),
+            handle.dialer(),
             rpc_timeout,
             max_reply_bytes,
             batching,
@@ -405,13 +406,20 @@ impl Builder<'_> {
                 notifier.connect(None);
                 return futures::future::ready(()).boxed();
             };
-            let (name, channel) = (handle.name().to_owned(), handle.channel());
+            let (name, channel, dialer) =
+                (handle.name().to_owned(), handle.channel(), handle.dialer());
             let counters = plugin_counters.clone();
             let tracked = tracked.clone();
             async move {
-                let (transport, batched) =
-                    notifier_transport(&name, channel, rpc_timeout, max_reply_bytes, batching)
-                        .await;
+                let (transport, batched) = notifier_transport(
+                    &name,
+                    channel,
+                    dialer,
+                    rpc_timeout,
+                    max_reply_bytes,
+                    batching,
+                )
+                .await;
                 counters
                     .batched
                     .store(u64::from(batched), std::sync::atomic::Ordering::Relaxed);

@@ -100,6 +100,7 @@ pub struct PluginHandle {
     kind: PluginKind,
     pid: u32,
     channel: Channel,
+    dialer: transport::Dialer,
     handshake: HandshakeLine,
     exit: watch::Receiver<Option<ExitInfo>>,
     killer: Killer,
@@ -299,6 +300,7 @@ impl PluginHandle {
             }
             _ => None,
         };
+        let dialer = transport::Dialer::new(address.clone(), tls.clone(), options.connect_timeout);
         let channel = transport::connect(&address, tls, options.connect_timeout)
             .await
             .map_err(|(step, detail)| kill_on_error(fail(step, detail)))?;
@@ -313,6 +315,7 @@ impl PluginHandle {
             kind: spec.kind,
             pid,
             channel,
+            dialer,
             handshake: line,
             exit,
             killer,
@@ -334,6 +337,12 @@ impl PluginHandle {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// How to open another connection to the plugin (the notifier's
+    /// delivery client has its own).
+    pub fn dialer(&self) -> transport::Dialer {
+        self.dialer.clone()
     }
 
     /// A clone of the channel (cheap; share it among clients).

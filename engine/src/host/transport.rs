@@ -78,10 +78,69 @@ impl std::error::Error for DialError {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream to a plugin: a socket, with TLS on top under AutoMTLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type BoxedIo = Pin<Box<dyn Io>>;
+/// A connected stream to a plugin.
+pub type BoxedIo = Pin<Box<dyn Io>>;
+
+/// How to open another connection to a running plugin: its address, the
+/// pinned TLS configuration and the connect timeout of its first one. The
+/// delivery client of a notifier opens its own connection with it.
+#[derive(Clone)]
+pub struct Dialer {
+    address: Address,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("address", &self.address)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dialer {
+    pub fn new(
+        address: Address,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        connect_timeout: Duration,
+    ) -> Self {
+        Dialer {
+            address,
+            tls,
+            connect_timeout,
+        }
+    }
+
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Connects (socket, then the TLS handshake under AutoMTLS) within the
+    /// connect timeout. The error names the address and the step.
+    pub async fn dial(&self) -> Result<BoxedIo, String> {
+        match tokio::time::timeout(
+            self.connect_timeout,
+            dial(self.address.clone(), self.tls.clone()),
+        )
+        .await
+        {
+            Ok(Ok(io)) => Ok(io),
+            Ok(Err(err)) => Err(format!("{}: {err}", self.address)),
+            Err(_) => Err(format!(
+                "{}: {}: no connection within {:?}",
+                self.address,
+                Step::Connect,
+                self.connect_timeout
+            )),
+        }
+    }
+}
 
 async fn dial(
     address: Address,
