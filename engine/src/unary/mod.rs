@@ -181,3 +181,66 @@ impl NotifierTransport for UnaryNotifier {
         async move { inner.call(event).await }.boxed()
     }
 }
+
+/// Runs `calls` calls on a connection whose plugin answers with exactly
+/// `plugin_bytes` and then closes it, and returns each call's outcome
+/// (`None`: the call never got one). For the fuzz target
+/// `delivery_answer`: whatever a plugin sends, every call gets exactly one
+/// outcome and the host does not panic.
+#[doc(hidden)]
+pub fn answers_to(plugin_bytes: &[u8], calls: usize) -> Vec<Option<Result<(), DeliveryError>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return Vec::new();
+    };
+    runtime.block_on(async {
+        let (client, plugin) = tokio::io::duplex(64 * 1024);
+        let (queue, taken) = mpsc::unbounded_channel();
+        let connection = Connection::new(
+            Box::pin(client),
+            taken,
+            Arc::new(Shared::default()),
+            Arc::new(HeaderBlocks::new(Duration::from_secs(60))),
+            64 * 1024,
+            Limits::default(),
+            "fuzz".into(),
+        );
+        let task = tokio::spawn(connection);
+        let mut answers = Vec::with_capacity(calls);
+        for n in 0..calls {
+            let (reply, answer) = oneshot::channel();
+            let event = Event::Fs(plexus_proto::sftpgo::FsEvent {
+                username: format!("user{n}"),
+                ..Default::default()
+            });
+            let call = Call {
+                event: Arc::new(event),
+                deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+                reply,
+            };
+            if queue.send(call).is_err() {
+                break;
+            }
+            answers.push(answer);
+        }
+        drop(queue);
+        let (mut from_host, mut to_host) = tokio::io::split(plugin);
+        let drain = tokio::spawn(async move {
+            let mut sink = vec![0; 16 * 1024];
+            while matches!(from_host.read(&mut sink).await, Ok(n) if n > 0) {}
+        });
+        let _ = to_host.write_all(plugin_bytes).await;
+        let _ = to_host.shutdown().await;
+        drop(to_host);
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(answer.await.ok());
+        }
+        let _ = task.await;
+        drain.abort();
+        outcomes
+    })
+}

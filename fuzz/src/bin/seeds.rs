@@ -347,6 +347,103 @@ fn batch_reply(corpus: &Corpus) {
     }
 }
 
+/// One HTTP/2 frame, as a plugin sends it.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = (payload.len() as u32).to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// An HPACK literal field without indexing, name and value as literals.
+fn hpack_literal(name: &str, value: &str) -> Vec<u8> {
+    let mut field = vec![0x00, name.len() as u8];
+    field.extend_from_slice(name.as_bytes());
+    field.push(value.len() as u8);
+    field.extend_from_slice(value.as_bytes());
+    field
+}
+
+fn delivery_answer(corpus: &Corpus) {
+    const DATA: u8 = 0;
+    const HEADERS: u8 = 1;
+    const RST_STREAM: u8 = 3;
+    const SETTINGS: u8 = 4;
+    const PING: u8 = 6;
+    const GOAWAY: u8 = 7;
+    const WINDOW_UPDATE: u8 = 8;
+    const CONTINUATION: u8 = 9;
+    const END_STREAM: u8 = 1;
+    const END_HEADERS: u8 = 4;
+    let settings = h2_frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100, 0, 4, 0, 1, 0, 0]);
+    // :status 200 (static index 8), content-type with indexed name 31.
+    let mut response = vec![0x88, 0x0f, 0x10, 16];
+    response.extend_from_slice(b"application/grpc");
+    let answer = |stream: u32, status: &str| {
+        let mut trailers = hpack_literal("grpc-status", status);
+        if status != "0" {
+            trailers.extend(hpack_literal("grpc-message", "disk%20full"));
+        }
+        [
+            h2_frame(HEADERS, END_HEADERS, stream, &response),
+            h2_frame(DATA, 0, stream, &[0, 0, 0, 0, 0]),
+            h2_frame(HEADERS, END_HEADERS | END_STREAM, stream, &trailers),
+        ]
+        .concat()
+    };
+    let with_calls = |calls: u8, frames: &[Vec<u8>]| [vec![calls - 1], frames.concat()].concat();
+    corpus.write("delivery_answer", "ok", &with_calls(1, &[settings.clone(), answer(1, "0")]));
+    corpus.write(
+        "delivery_answer",
+        "ok_and_error",
+        &with_calls(2, &[settings.clone(), answer(3, "14"), answer(1, "0")]),
+    );
+    corpus.write(
+        "delivery_answer",
+        "control_frames",
+        &with_calls(
+            2,
+            &[
+                settings.clone(),
+                h2_frame(SETTINGS, 1, 0, &[]),
+                h2_frame(PING, 0, 0, &[1, 2, 3, 4, 5, 6, 7, 8]),
+                h2_frame(WINDOW_UPDATE, 0, 0, &[0, 1, 0, 0]),
+                h2_frame(WINDOW_UPDATE, 0, 1, &[0, 0, 16, 0]),
+                answer(1, "0"),
+                h2_frame(RST_STREAM, 0, 3, &[0, 0, 0, 7]),
+                h2_frame(GOAWAY, 0, 0, &[0, 0, 0, 3, 0, 0, 0, 0, b'b', b'y', b'e']),
+            ],
+        ),
+    );
+    // A header block split over CONTINUATION, and fields entered into the
+    // decoder's dynamic table (literal with incremental indexing) that the
+    // second answer refers to by index.
+    let mut indexed = vec![0x88, 0x5f, 16];
+    indexed.extend_from_slice(b"application/grpc");
+    let (first, rest) = indexed.split_at(3);
+    let mut trailers = vec![0x40, 11];
+    trailers.extend_from_slice(b"grpc-status");
+    trailers.extend_from_slice(&[1, b'0']);
+    corpus.write(
+        "delivery_answer",
+        "continuation_and_table",
+        &with_calls(
+            2,
+            &[
+                settings,
+                h2_frame(HEADERS, 0, 1, first),
+                h2_frame(CONTINUATION, END_HEADERS, 1, rest),
+                h2_frame(DATA, 0, 1, &[0, 0, 0, 0, 0]),
+                h2_frame(HEADERS, END_HEADERS | END_STREAM, 1, &trailers),
+                // 62: grpc-status 0; 63: content-type; 8: :status 200.
+                h2_frame(HEADERS, END_HEADERS, 3, &[0x88, 0x80 | 63]),
+                h2_frame(DATA, END_STREAM, 3, &[0, 0, 0, 0, 0]),
+            ],
+        ),
+    );
+}
+
 /// Writes every seed under the corpus root given as the first argument,
 /// then exits: nothing is fuzzed.
 fn write_seeds_and_exit() {
@@ -364,6 +461,7 @@ fn write_seeds_and_exit() {
     log_recovery(&corpus);
     ingest(&corpus);
     batch_reply(&corpus);
+    delivery_answer(&corpus);
     std::process::exit(0);
 }
 
