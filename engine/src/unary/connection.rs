@@ -317,7 +317,9 @@ impl Connection {
         if let Some(reply) = stream.reply.take() {
             let _ = reply.send(outcome);
         }
-        if reset {
+        // A request not sent in full (the plugin answered early) is
+        // abandoned: the plugin must not wait for the rest.
+        if reset || stream.pending.is_some() {
             frame::put_rst_stream(&mut self.out, id, frame::CANCEL);
         }
     }
