@@ -28,6 +28,11 @@ fn dialer(path: &Path) -> Dialer {
     )
 }
 
+/// A client named `test-plugin` for the server at `path`.
+fn client(path: &Path, timeout: Duration, max_reply_bytes: usize) -> UnaryNotifier {
+    UnaryNotifier::new("test-plugin", dialer(path), timeout, max_reply_bytes)
+}
+
 fn fs_event(n: usize) -> Arc<Event> {
     Arc::new(Event::Fs(FsEvent {
         timestamp: n as i64,
@@ -141,12 +146,7 @@ async fn every_kind_of_event_reaches_a_tonic_server_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (received, _stop) = tonic_server(&path, Duration::ZERO);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(30),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(30), MAX_REPLY);
 
     let fs = FsEvent {
         action: "rename".into(),
@@ -192,12 +192,7 @@ async fn concurrent_calls_are_each_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (received, _stop) = tonic_server(&path, Duration::ZERO);
-    let client = Arc::new(UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(30),
-        MAX_REPLY,
-    ));
+    let client = Arc::new(client(&path, Duration::from_secs(30), MAX_REPLY));
     let calls: Vec<_> = (0..2000).map(|n| client.deliver(fs_event(n))).collect();
     let outcomes = futures::future::join_all(calls).await;
     assert!(
@@ -223,12 +218,7 @@ async fn events_larger_than_the_flow_control_windows_arrive_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (received, _stop) = tonic_server(&path, Duration::ZERO);
-    let client = Arc::new(UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(30),
-        MAX_REPLY,
-    ));
+    let client = Arc::new(client(&path, Duration::from_secs(30), MAX_REPLY));
     // 3 MiB each, four at once: far above HTTP/2's 64 KiB initial windows,
     // so the data goes out as the server opens its windows.
     let big = |n: usize| {
@@ -278,12 +268,7 @@ async fn an_error_status_fails_only_its_call() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (received, _stop) = tonic_server(&path, Duration::ZERO);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(30),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(30), MAX_REPLY);
     let refused = Arc::new(Event::Fs(FsEvent {
         username: "refuse".into(),
         ..Default::default()
@@ -307,12 +292,7 @@ async fn a_call_without_an_answer_times_out_and_the_connection_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (received, _stop) = tonic_server(&path, Duration::from_secs(30));
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_millis(300),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_millis(300), MAX_REPLY);
     let slow = Arc::new(Event::Fs(FsEvent {
         username: "slow".into(),
         ..Default::default()
@@ -336,12 +316,7 @@ async fn a_restarted_server_is_reached_on_a_new_connection() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let (first, stop) = tonic_server(&path, Duration::ZERO);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(5),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(5), MAX_REPLY);
     client.deliver(fs_event(1)).await.expect("first server");
     let _ = stop.send(());
     // The server is gone: calls fail as unavailable, never hang.
@@ -380,12 +355,7 @@ async fn a_server_without_the_notifier_service_answers_unimplemented() {
             .add_service(health)
             .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
     );
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(5),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(5), MAX_REPLY);
     let outcome = client.deliver(fs_event(1)).await;
     assert!(
         matches!(&outcome, Err(DeliveryError::Status { code, .. }) if code == "Unimplemented"),
@@ -397,12 +367,7 @@ async fn a_server_without_the_notifier_service_answers_unimplemented() {
 async fn a_missing_socket_is_unavailable_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nobody-listens.sock");
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(5),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(5), MAX_REPLY);
     let outcome = client.deliver(fs_event(1)).await;
     assert!(
         matches!(&outcome, Err(DeliveryError::Unavailable(detail)) if detail.contains("nobody-listens.sock") && detail.contains("test-plugin")),
@@ -528,17 +493,22 @@ fn h2_server(path: &Path, script: Script, max_streams: Option<u32>) -> Arc<Scrip
     state
 }
 
+/// The outcome of one call to a scripted server of its own.
+async fn one_call_to(script: Script, max_reply_bytes: usize) -> Result<(), DeliveryError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket(&dir);
+    h2_server(&path, script, None);
+    client(&path, Duration::from_secs(10), max_reply_bytes)
+        .deliver(fs_event(1))
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_server_answering_normally_gets_every_call() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let server = h2_server(&path, Script::Ok, None);
-    let client = Arc::new(UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(10),
-        MAX_REPLY,
-    ));
+    let client = Arc::new(client(&path, Duration::from_secs(10), MAX_REPLY));
     let calls: Vec<_> = (0..300).map(|n| client.deliver(fs_event(n))).collect();
     for outcome in futures::future::join_all(calls).await {
         outcome.expect("delivered");
@@ -552,12 +522,7 @@ async fn the_plugins_stream_limit_is_respected() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let server = h2_server(&path, Script::Ok, Some(3));
-    let client = Arc::new(UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(10),
-        MAX_REPLY,
-    ));
+    let client = Arc::new(client(&path, Duration::from_secs(10), MAX_REPLY));
     // The limit arrives with the server's first SETTINGS.
     client.deliver(fs_event(0)).await.expect("first call");
     let calls: Vec<_> = (1..100).map(|n| client.deliver(fs_event(n))).collect();
@@ -571,53 +536,25 @@ async fn the_plugins_stream_limit_is_respected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_above_max_reply_bytes_fails_the_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = socket(&dir);
-    h2_server(&path, Script::ReplyOf(64 * 1024), None);
-    let client = UnaryNotifier::new("test-plugin", dialer(&path), Duration::from_secs(10), 1024);
-    let outcome = client.deliver(fs_event(1)).await;
+    let outcome = one_call_to(Script::ReplyOf(64 * 1024), 1024).await;
     assert!(
         matches!(&outcome, Err(DeliveryError::Status { code, message }) if code == "OutOfRange" && message.contains("engine.max_reply_bytes (1024 bytes)")),
         "{outcome:?}"
     );
     // Within the limit, a non-empty reply (unknown fields) is a delivery.
-    let dir = tempfile::tempdir().unwrap();
-    let path = socket(&dir);
-    h2_server(&path, Script::ReplyOf(512), None);
-    let client = UnaryNotifier::new("test-plugin", dialer(&path), Duration::from_secs(10), 1024);
-    client
-        .deliver(fs_event(1))
+    one_call_to(Script::ReplyOf(512), 1024)
         .await
         .expect("reply within the limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_streams_and_missing_trailers_are_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = socket(&dir);
-    h2_server(&path, Script::Refuse, None);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(10),
-        MAX_REPLY,
-    );
-    let outcome = client.deliver(fs_event(1)).await;
+    let outcome = one_call_to(Script::Refuse, MAX_REPLY).await;
     assert!(
         matches!(&outcome, Err(DeliveryError::Status { code, message }) if code == "Unavailable" && message.contains("REFUSED_STREAM")),
         "{outcome:?}"
     );
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = socket(&dir);
-    h2_server(&path, Script::NoTrailers, None);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(10),
-        MAX_REPLY,
-    );
-    let outcome = client.deliver(fs_event(1)).await;
+    let outcome = one_call_to(Script::NoTrailers, MAX_REPLY).await;
     assert!(
         matches!(&outcome, Err(DeliveryError::Status { code, message }) if code == "Internal" && message.contains("without trailers")),
         "{outcome:?}"
@@ -629,12 +566,7 @@ async fn after_a_goaway_calls_go_to_a_new_connection() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket(&dir);
     let server = h2_server(&path, Script::GoawayAfterFirst, None);
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(10),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(10), MAX_REPLY);
     let mut delivered = 0;
     for n in 0..20 {
         // A call caught by the GOAWAY fails as unavailable; none hangs.
@@ -693,12 +625,7 @@ async fn a_peer_that_is_not_http2_fails_calls_without_a_hang() {
             });
         }
     });
-    let client = UnaryNotifier::new(
-        "test-plugin",
-        dialer(&path),
-        Duration::from_secs(20),
-        MAX_REPLY,
-    );
+    let client = client(&path, Duration::from_secs(20), MAX_REPLY);
     let started = std::time::Instant::now();
     let outcome = client.deliver(fs_event(1)).await;
     assert!(

@@ -444,6 +444,16 @@ impl Connection {
         Ok(())
     }
 
+    fn on_connection_only(head: &Head, frame_name: &str) -> Result<(), ConnectionError> {
+        if head.stream != 0 {
+            return Err(ConnectionError::new(
+                frame::PROTOCOL_ERROR,
+                format!("{frame_name} on stream {}", head.stream),
+            ));
+        }
+        Ok(())
+    }
+
     /// A stream id the client never opened.
     fn idle(&self, stream: u32) -> bool {
         stream % 2 == 0 || stream >= self.next_stream
@@ -595,12 +605,7 @@ impl Connection {
     }
 
     fn settings(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
-        if head.stream != 0 {
-            return Err(ConnectionError::new(
-                frame::PROTOCOL_ERROR,
-                "SETTINGS on a stream",
-            ));
-        }
+        Self::on_connection_only(&head, "SETTINGS")?;
         if head.has(frame::FLAG_ACK) {
             if !payload.is_empty() {
                 return Err(ConnectionError::new(
@@ -659,12 +664,7 @@ impl Connection {
     }
 
     fn ping(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
-        if head.stream != 0 {
-            return Err(ConnectionError::new(
-                frame::PROTOCOL_ERROR,
-                "PING on a stream",
-            ));
-        }
+        Self::on_connection_only(&head, "PING")?;
         let Ok(data) = <&[u8; 8]>::try_from(payload) else {
             return Err(ConnectionError::new(
                 frame::FRAME_SIZE_ERROR,
@@ -678,12 +678,7 @@ impl Connection {
     }
 
     fn goaway(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
-        if head.stream != 0 {
-            return Err(ConnectionError::new(
-                frame::PROTOCOL_ERROR,
-                "GOAWAY on a stream",
-            ));
-        }
+        Self::on_connection_only(&head, "GOAWAY")?;
         if payload.len() < 8 {
             return Err(ConnectionError::new(
                 frame::FRAME_SIZE_ERROR,
