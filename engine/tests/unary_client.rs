@@ -638,3 +638,26 @@ async fn a_peer_that_is_not_http2_fails_calls_without_a_hang() {
         started.elapsed()
     );
 }
+
+#[test]
+fn calls_polled_outside_the_runtime_still_deliver() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket(&dir);
+    let (received, client) = {
+        let _entered = runtime.enter();
+        let (received, stop) = tonic_server(&path, Duration::ZERO);
+        std::mem::forget(stop);
+        (received, client(&path, Duration::from_secs(5), MAX_REPLY))
+    };
+    // The dial and the connection run on the client's runtime; the call
+    // itself is polled by a plain executor on this thread.
+    for n in 0..3 {
+        futures::executor::block_on(client.deliver(fs_event(n))).expect("delivered");
+    }
+    assert_eq!(received.fs.lock().unwrap().len(), 3);
+}

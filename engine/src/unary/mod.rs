@@ -53,7 +53,9 @@ struct Inner {
     timeout: Duration,
     max_reply_bytes: usize,
     limits: Limits,
-    runtime: tokio::runtime::Handle,
+    /// Where connection tasks run: the runtime the client was made on, or
+    /// else the one polling the first call.
+    runtime: Option<tokio::runtime::Handle>,
     current: ArcSwapOption<Current>,
     /// One dial at a time; callers arriving meanwhile use its connection.
     dialing: tokio::sync::Mutex<()>,
@@ -72,8 +74,9 @@ pub struct UnaryNotifier {
 }
 
 impl UnaryNotifier {
-    /// `label` names the plugin in logs and errors. Must be called within
-    /// a tokio runtime: the connection tasks run on it.
+    /// `label` names the plugin in logs and errors. Made within a tokio
+    /// runtime, the connection tasks run on it; otherwise on the runtime
+    /// that polls the calls.
     pub fn new(label: &str, dialer: Dialer, timeout: Duration, max_reply_bytes: usize) -> Self {
         Self::with_limits(label, dialer, timeout, max_reply_bytes, Limits::default())
     }
@@ -94,7 +97,7 @@ impl UnaryNotifier {
                 timeout,
                 max_reply_bytes,
                 limits,
-                runtime: tokio::runtime::Handle::current(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
                 current: ArcSwapOption::empty(),
                 dialing: tokio::sync::Mutex::new(()),
             }),
@@ -124,21 +127,46 @@ impl Inner {
         if let Some(current) = self.live() {
             return Ok(current);
         }
-        let io = self.dialer.dial().await.map_err(|detail| {
+        let runtime = match &self.runtime {
+            Some(runtime) => runtime.clone(),
+            None => tokio::runtime::Handle::try_current().map_err(|_| {
+                DeliveryError::Unavailable(format!(
+                    "{}: no tokio runtime to run the delivery connection on",
+                    self.label
+                ))
+            })?,
+        };
+        // Dialed on that runtime too, whatever executor polls this call.
+        let dialer = self.dialer.clone();
+        let dialed = runtime
+            .spawn(async move { dialer.dial().await })
+            .await
+            .unwrap_or_else(|err| Err(format!("the dial task ended: {err}")));
+        let io = dialed.map_err(|detail| {
             DeliveryError::Unavailable(format!("{}: delivery connection: {detail}", self.label))
         })?;
         let (calls, queue) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
-        let connection = Connection::new(
-            io,
-            queue,
-            shared.clone(),
+        let (blocks, max_reply_bytes, limits, label) = (
             self.blocks.clone(),
             self.max_reply_bytes,
             self.limits,
             self.label.clone(),
         );
-        self.runtime.spawn(connection);
+        let connection_shared = shared.clone();
+        // Made inside the task: its timer belongs to that runtime.
+        runtime.spawn(async move {
+            Connection::new(
+                io,
+                queue,
+                connection_shared,
+                blocks,
+                max_reply_bytes,
+                limits,
+                label,
+            )
+            .await
+        });
         let current = Arc::new(Current { calls, shared });
         self.current.store(Some(current.clone()));
         Ok(current)
