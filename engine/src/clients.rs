@@ -51,6 +51,11 @@ where
         .map_err(|status| reply_too_large(status, max_reply_bytes))
 }
 
+/// What a call whose reply is above `engine.max_reply_bytes` fails with.
+pub fn reply_too_large_message(max_reply_bytes: usize, detail: &str) -> String {
+    format!("the plugin's reply is larger than engine.max_reply_bytes ({max_reply_bytes} bytes): {detail}")
+}
+
 /// tonic refuses a reply over the client's decoding limit with
 /// `OutOfRange` and a message about "decoded message length"; this turns
 /// it into an error that says which setting bounds it. Other statuses pass
@@ -61,10 +66,7 @@ pub fn reply_too_large(status: tonic::Status, max_reply_bytes: usize) -> tonic::
             .message()
             .contains("decoded message length too large")
     {
-        tonic::Status::out_of_range(format!(
-            "the plugin's reply is larger than engine.max_reply_bytes ({max_reply_bytes} bytes): {}",
-            status.message()
-        ))
+        tonic::Status::out_of_range(reply_too_large_message(max_reply_bytes, status.message()))
     } else {
         status
     }

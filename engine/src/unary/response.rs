@@ -57,15 +57,12 @@ fn internal(message: impl Into<String>) -> DeliveryError {
     }
 }
 
-/// A gRPC status code and message as the outcome of a call.
+/// A gRPC status code and message as the outcome of a call, mapped as for
+/// every other transport ([`DeliveryError`]'s `From<tonic::Status>`).
 pub fn status_outcome(code: i32, message: &str) -> Result<(), DeliveryError> {
     match tonic::Code::from_i32(code) {
         tonic::Code::Ok => Ok(()),
-        tonic::Code::DeadlineExceeded => Err(DeliveryError::Timeout),
-        code => Err(DeliveryError::Status {
-            code: format!("{code:?}"),
-            message: message.to_owned(),
-        }),
+        code => Err(DeliveryError::from(tonic::Status::new(code, message))),
     }
 }
 
@@ -221,13 +218,12 @@ impl Reply {
                     self.prefix[4],
                 ]) as usize;
                 if length > self.max_reply_bytes {
-                    return Some(DeliveryError::Status {
-                        code: "OutOfRange".into(),
-                        message: format!(
-                            "the plugin's reply is larger than engine.max_reply_bytes ({} bytes): the message is {length} bytes",
-                            self.max_reply_bytes
+                    return Some(DeliveryError::from(tonic::Status::out_of_range(
+                        crate::clients::reply_too_large_message(
+                            self.max_reply_bytes,
+                            &format!("the message is {length} bytes"),
                         ),
-                    });
+                    )));
                 }
                 self.remaining = length;
                 if length == 0 {
