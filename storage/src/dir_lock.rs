@@ -6,6 +6,10 @@
 //! close (a restart inside one process, or a test) would then fail with
 //! `Locked`. Dropping the last store handle instead waits, polling with a
 //! deadline, until the lock can be taken, so a closed store is really closed.
+//!
+//! It also holds [`DirLock`], the lock of the directories this crate manages
+//! itself (write-ahead logs), which retries a busy lock for a moment for the
+//! same kind of reason: a forked child can hold a released lock briefly.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,9 +93,21 @@ pub(crate) enum LockError {
     Io(std::io::Error),
 }
 
+/// How long [`DirLock::acquire`] keeps trying a busy lock. A process that
+/// forks (any `Command::spawn` in the same program) gives the child a copy
+/// of every descriptor until the child's `exec` closes it, and an `flock`
+/// stays held while any copy is open: a lock released just before such a
+/// fork can look busy for a moment. A real other holder is still reported,
+/// this much later.
+const ACQUIRE_GRACE: Duration = Duration::from_millis(250);
+
 impl DirLock {
-    /// Takes the lock without waiting.
+    /// Takes the lock, retrying for [`ACQUIRE_GRACE`] while it is busy.
     pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
+        Self::acquire_within(dir, ACQUIRE_GRACE)
+    }
+
+    fn acquire_within(dir: &Path, grace: Duration) -> Result<Self, LockError> {
         let file = crate::private::private_file_options()
             .read(true)
             .write(true)
@@ -99,8 +115,46 @@ impl DirLock {
             .truncate(false)
             .open(dir.join(LOCK_FILE))
             .map_err(LockError::Io)?;
-        lock_exclusive(&file)?;
-        Ok(Self { _file: file })
+        let deadline = Instant::now() + grace;
+        loop {
+            match lock_exclusive(&file) {
+                Err(LockError::Busy) if Instant::now() < deadline => std::thread::sleep(POLL),
+                Err(err) => return Err(err),
+                Ok(()) => return Ok(Self { _file: file }),
+            }
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_released_within_the_grace_is_taken() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let held = DirLock::acquire(dir.path()).ok().expect("the first lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        assert!(
+            DirLock::acquire_within(dir.path(), Duration::from_secs(5)).is_ok(),
+            "the lock was released 50 ms in"
+        );
+        release.join().expect("the releasing thread");
+    }
+
+    #[test]
+    fn a_lock_held_past_the_grace_is_busy() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let _held = DirLock::acquire(dir.path()).ok().expect("the first lock");
+        let started = Instant::now();
+        assert!(matches!(
+            DirLock::acquire_within(dir.path(), Duration::from_millis(100)),
+            Err(LockError::Busy)
+        ));
+        assert!(started.elapsed() >= Duration::from_millis(100));
     }
 }
 
