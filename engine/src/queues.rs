@@ -272,7 +272,8 @@ impl<B: StorageBackend> RecordQueue for StorageQueue<B> {
             tracing::warn!("{corrupt}");
         }
         Ok(Peeked {
-            corrupt_discarded: result.corrupt.len() as u64,
+            // A corrupt record group loses all its records.
+            corrupt_discarded: result.corrupt.iter().map(|c| c.records.max(1)).sum(),
             records: result
                 .records
                 .into_iter()
