@@ -272,8 +272,7 @@ impl<B: StorageBackend> RecordQueue for StorageQueue<B> {
             tracing::warn!("{corrupt}");
         }
         Ok(Peeked {
-            // A corrupt record group loses all its records.
-            corrupt_discarded: result.corrupt.iter().map(|c| c.records.max(1)).sum(),
+            corrupt_discarded: result.corrupt.len() as u64,
             records: result
                 .records
                 .into_iter()

@@ -158,9 +158,8 @@ pub enum StorageError {
 /// complete warning line for the caller's log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "queue {queue:?}: skipped and removed {} ({}, {stored_len} bytes): {reason}",
-    describe_what(*.records),
-    describe_key(.seq, .key, *.records)
+    "queue {queue:?}: skipped and removed a corrupt record ({}, {stored_len} bytes): {reason}",
+    describe_key(.seq, .key)
 )]
 pub struct CorruptRecord {
     /// The queue it was in.
@@ -169,26 +168,14 @@ pub struct CorruptRecord {
     pub seq: Option<Seq>,
     /// Its raw key.
     pub key: Vec<u8>,
-    /// How many records it held: 1 for a record under its own key, the
-    /// count in the key for a record group (whose records are all lost with
-    /// it), 0 for a key the queue never writes.
-    pub records: u64,
     /// How many bytes its value had.
     pub stored_len: usize,
     /// What is wrong with it.
     pub reason: DecodeError,
 }
 
-fn describe_what(records: u64) -> String {
-    match records {
-        0 | 1 => "a corrupt record".to_owned(),
-        n => format!("a corrupt group of {n} records"),
-    }
-}
-
-fn describe_key(seq: &Option<Seq>, key: &[u8], records: u64) -> String {
+fn describe_key(seq: &Option<Seq>, key: &[u8]) -> String {
     match seq {
-        Some(seq) if records > 1 => format!("seq {seq} onwards"),
         Some(seq) => format!("seq {seq}"),
         None => format!("raw key {key:02x?}"),
     }

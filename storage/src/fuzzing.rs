@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use crate::group;
 use crate::log_queue::format;
 use crate::record::{self, DecodeError, Record, Seq};
 
@@ -15,42 +14,6 @@ use crate::record::{self, DecodeError, Record, Seq};
 pub fn decode_record(key: &[u8], value: &[u8]) -> Result<Record, DecodeError> {
     let seq = record::seq_of(key)?;
     Ok(record::decode(value)?.into_record(seq))
-}
-
-/// Decodes what the queue reads back under one sled key: a record under its
-/// 8-byte key, or the records of a group under its 12-byte key.
-pub fn decode_stored(key: &[u8], value: &[u8]) -> Result<Vec<Record>, DecodeError> {
-    if key.len() != group::GROUP_KEY_LEN {
-        return decode_record(key, value).map(|record| vec![record]);
-    }
-    let (first, count) = group::parse_group_key(key).ok_or(DecodeError::MalformedGroup {
-        detail: "the key holds no record or a sequence number above the largest",
-    })?;
-    Ok(group::decode_group(first, count, value)?
-        .into_iter()
-        .map(|entry| entry.decoded.into_record(entry.seq))
-        .collect())
-}
-
-/// The key and value of a group holding `records` (at least one, in
-/// increasing sequence order), as the queue writes them; `None` when a
-/// payload does not fit a record or there is no record.
-pub fn encode_group(records: &[Record]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let first = records.first()?.seq;
-    let entries = records
-        .iter()
-        .map(|r| {
-            Some((
-                r.seq,
-                encode_record(r.enqueued_at_ms, r.event_ts_ns, &r.payload)?,
-            ))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let count = u32::try_from(records.len()).ok()?;
-    Some((
-        group::group_key(first, count).to_vec(),
-        group::encode_group(&entries),
-    ))
 }
 
 /// The key a sequence number is stored under in sled.

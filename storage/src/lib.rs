@@ -12,10 +12,7 @@
 //! - A [`Queue`] is one named sled tree in it: FIFO by a sequence number that
 //!   only grows, across restarts too; O(1) [`Queue::len`]; bounded by count
 //!   ([`QueueOptions::max_len`], checked atomically with the write) and by age
-//!   ([`Queue::drop_older_than`]). Small records are packed a few kilobytes
-//!   to a sled key (see `group.rs`), because sled's memory follows its
-//!   number of keys: a long queue's memory is then bounded by sled's cache,
-//!   not by its length.
+//!   ([`Queue::drop_older_than`]).
 //! - A [`LogQueue`] is a write-ahead queue in a directory of its own: an
 //!   append-only log of segment files with the unsettled records in memory,
 //!   for the engine's `write_ahead` durability, where every event is queued
@@ -85,7 +82,6 @@ mod dir_lock;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-mod group;
 mod group_commit;
 mod log_queue;
 mod private;
@@ -94,7 +90,6 @@ mod record;
 mod store;
 
 pub use error::{CorruptRecord, Result, StorageError};
-pub use group::GROUP_FORMAT_VERSION;
 pub use log_queue::{LogOptions, LogQueue, LogRecovery};
 pub use private::{create_private_dir, DIR_MODE, FILE_MODE};
 pub use queue::{Durability, PeekResult, Queue};

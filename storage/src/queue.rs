@@ -28,16 +28,9 @@
 //!   its pages into sled's cache at start (about 100 MiB for 1 M records of
 //!   300 bytes), and the process keeps that memory. A tree written before
 //!   the count existed is walked once and the count written. The count
-//!   covers the records under the keys the queue writes: one for an 8-byte
-//!   record key, the count in the key for a 12-byte group key. A key of
-//!   another shape (never written by the queue, only by damage or another
-//!   writer) is not counted, and removing it as corrupt does not uncount
-//!   anything.
-//!
-//! Small records are packed into groups a few kilobytes each (`group.rs`
-//! says why and how): a push writes its record under its own key, and the
-//! push that completes a group replaces the records of the open run by one
-//! group in its own batch. Every operation below reads both shapes.
+//!   covers the 8-byte keys the queue writes; a key of another length
+//!   (never written by the queue, only by damage or another writer) is not
+//!   counted, and removing it as corrupt does not uncount anything.
 
 use std::future::Future;
 use std::ops::Bound;
@@ -46,11 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sled::IVec;
-
 use crate::error::{CorruptRecord, Result, StorageError};
-use crate::group::{self, decode_group, encode_group, group_key, parse_group_key, OpenRun};
-use crate::record::{self, key_of, seq_of, DecodeError, Record, Seq, MAX_SEQ};
+use crate::record::{self, key_of, seq_of, Record, Seq, MAX_SEQ};
 use crate::store::StoreInner;
 
 /// The key of the metadata entry (next sequence number, big-endian u64).
@@ -106,8 +96,6 @@ pub(crate) struct QueueShared {
 
 struct QueueState {
     next_seq: Seq,
-    /// The records pushed since the last group, still under their own keys.
-    run: OpenRun,
     /// Set by [`crate::Store::drop_queue`]: the tree is gone.
     dropped: bool,
 }
@@ -134,20 +122,10 @@ impl QueueShared {
         // sort anywhere and are skipped (they are reported when a peek meets
         // them).
         let mut last_seq: Option<Seq> = None;
-        for item in tree.range(FIRST_RECORD_KEY..).rev() {
-            let (key, value) = item.map_err(|e| err("find the last record", e))?;
+        for key in tree.range(FIRST_RECORD_KEY..).keys().rev() {
+            let key = key.map_err(|e| err("find the last record", e))?;
             if let Ok(seq) = seq_of(&key) {
                 last_seq = Some(seq);
-                break;
-            }
-            if let Some((first, count)) = parse_group_key(&key) {
-                last_seq = Some(match decode_group(first, count, &value) {
-                    Ok(entries) => entries.last().map_or(first, |entry| entry.seq),
-                    // Only a push writes a group without writing the next
-                    // sequence number in the same batch, and a push writes
-                    // its records' sequence numbers contiguously.
-                    Err(_) => first.saturating_add(u64::from(count) - 1).min(MAX_SEQ),
-                });
                 break;
             }
         }
@@ -162,7 +140,9 @@ impl QueueShared {
                 let mut count = 0u64;
                 for key in tree.range(FIRST_RECORD_KEY..).keys() {
                     let key = key.map_err(|e| err("count records", e))?;
-                    count += records_under(&key);
+                    if is_record_key(&key) {
+                        count += 1;
+                    }
                 }
                 tree.insert(META_COUNT_KEY, &count.to_be_bytes())
                     .map_err(|e| err("write the record count", e))?;
@@ -183,13 +163,11 @@ impl QueueShared {
             None => FIRST_SEQ,
         };
         let after_last = last_seq.map_or(FIRST_SEQ, |s| s.saturating_add(1));
-        let next_seq = meta_next.max(after_last).max(FIRST_SEQ);
         Ok(Self {
             name: name.to_owned(),
             tree,
             state: RwLock::new(QueueState {
-                next_seq,
-                run: OpenRun::empty_at(next_seq),
+                next_seq: meta_next.max(after_last).max(FIRST_SEQ),
                 dropped: false,
             }),
             len: AtomicU64::new(len),
@@ -272,12 +250,10 @@ impl Queue {
             let mut state = self.write()?;
             self.check_bound(1)?;
             let seq = state.next_seq;
-            let next = self.advance(seq, 1)?;
-            let mut staging = Staging::new(state.run);
-            self.stage(&mut staging, seq, IVec::from(value))?;
-            self.apply_counted(staging.batch, 1, 0, "push")?;
-            state.next_seq = next;
-            state.run = staging.run;
+            state.next_seq = self.advance(seq, 1)?;
+            let mut batch = sled::Batch::default();
+            batch.insert(&key_of(seq), value);
+            self.apply_counted(batch, 1, 0, "push")?;
             seq
         };
         self.commit(durability)?;
@@ -319,15 +295,13 @@ impl Queue {
             let mut state = self.write()?;
             self.check_bound(count)?;
             let first = state.next_seq;
-            let next = self.advance(first, count)?;
-            let mut staging = Staging::new(state.run);
+            state.next_seq = self.advance(first, count)?;
+            let mut batch = sled::Batch::default();
             for (seq, value) in (first..).zip(values) {
-                self.stage(&mut staging, seq, IVec::from(value))?;
+                batch.insert(&key_of(seq), value);
             }
-            self.apply_counted(staging.batch, count, 0, "push batch")?;
-            state.next_seq = next;
-            state.run = staging.run;
-            (first..next).collect::<Vec<_>>()
+            self.apply_counted(batch, count, 0, "push batch")?;
+            (first..first + count).collect::<Vec<_>>()
         };
         self.commit(durability)?;
         Ok(seqs)
@@ -352,22 +326,24 @@ impl Queue {
         }
         {
             let _state = self.read()?;
-            // A group that begins before `from` may hold records at or
-            // after it.
-            let before = self.shared.tree.range(..key_of(from)).next_back();
-            if let Some(item) = before {
+            for item in self.shared.tree.range(key_of(from)..) {
                 let (key, value) = item.map_err(|e| self.error("peek", e))?;
-                if key.len() == group::GROUP_KEY_LEN {
-                    self.collect(&key, &value, from, n, &mut result);
-                }
-            }
-            if result.records.len() < n {
-                for item in self.shared.tree.range(key_of(from)..) {
-                    let (key, value) = item.map_err(|e| self.error("peek", e))?;
-                    self.collect(&key, &value, from, n, &mut result);
-                    if result.records.len() >= n {
-                        break;
+                let decoded =
+                    seq_of(&key).and_then(|seq| record::decode(&value).map(|d| d.into_record(seq)));
+                match decoded {
+                    Ok(record) => {
+                        result.records.push(record);
+                        if result.records.len() >= n {
+                            break;
+                        }
                     }
+                    Err(reason) => result.corrupt.push(CorruptRecord {
+                        queue: self.shared.name.clone(),
+                        seq: seq_of(&key).ok(),
+                        key: key.to_vec(),
+                        stored_len: value.len(),
+                        reason,
+                    }),
                 }
             }
         }
@@ -390,7 +366,8 @@ impl Queue {
         let mut seqs = seqs.to_vec();
         seqs.sort_unstable();
         seqs.dedup();
-        let removed = self.remove_seqs(&seqs, "remove")?;
+        let keys = seqs.into_iter().map(|seq| key_of(seq).to_vec()).collect();
+        let removed = self.remove_keys(keys, "remove")?;
         if removed > 0 {
             self.store.commit.request();
         }
@@ -417,18 +394,9 @@ impl Queue {
                     .range::<Vec<u8>, _>((from, Bound::Unbounded));
                 for item in range {
                     let (key, value) = item.map_err(|e| self.error("scan by age", e))?;
-                    if let (Ok(seq), Ok(decoded)) = (seq_of(&key), record::decode(&value)) {
+                    if let (Ok(_), Ok(decoded)) = (seq_of(&key), record::decode(&value)) {
                         if decoded.event_ts_ns < cutoff_ns {
-                            victims.push(seq);
-                        }
-                    } else if let Some((first, count)) = parse_group_key(&key) {
-                        if let Ok(entries) = decode_group(first, count, &value) {
-                            victims.extend(
-                                entries
-                                    .iter()
-                                    .filter(|entry| entry.decoded.event_ts_ns < cutoff_ns)
-                                    .map(|entry| entry.seq),
-                            );
+                            victims.push(key.to_vec());
                         }
                     }
                     last_key = Some(key.to_vec());
@@ -439,7 +407,7 @@ impl Queue {
                 }
             }
             if !victims.is_empty() {
-                total += self.remove_seqs(&victims, "drop by age")?;
+                total += self.remove_keys(victims, "drop by age")?;
             }
             match last_key {
                 Some(key) if visited >= SCAN_CHUNK => from = Bound::Excluded(key),
@@ -477,10 +445,7 @@ impl Queue {
                     .take(SCAN_CHUNK)
                 {
                     let key = key.map_err(|e| self.error("clear", e))?;
-                    let records = records_under(&key);
-                    counted += records;
-                    // A stray key counts as one removed.
-                    removed += records.max(1);
+                    counted += u64::from(is_record_key(&key));
                     batch.remove(key);
                     in_batch += 1;
                 }
@@ -488,6 +453,7 @@ impl Queue {
                     break;
                 }
                 self.apply_counted(batch, 0, counted, "clear")?;
+                removed += in_batch;
             }
             // Records added behind the store's back are gone too.
             self.shared.len.store(0, Ordering::Release);
@@ -555,8 +521,7 @@ impl Queue {
     }
 
     /// How many corrupt records this queue has skipped and removed since
-    /// the store was opened: a corrupt group counts as the records its key
-    /// gives, a stray key as one.
+    /// the store was opened.
     pub fn corrupt_skipped(&self) -> u64 {
         self.shared.corrupt_skipped.load(Ordering::Relaxed)
     }
@@ -637,166 +602,30 @@ impl Queue {
         }
     }
 
-    /// Removes those of `seqs` (sorted, without duplicates) that are in the
-    /// queue, under their own keys or in groups, in one batch that also
-    /// records the next sequence number; returns how many were there. A
-    /// group losing some records is rewritten without them under the key of
-    /// its new first record. A group that does not decode is left for
-    /// [`Queue::peek_from`] to report.
-    fn remove_seqs(&self, seqs: &[Seq], op: &'static str) -> Result<u64> {
+    /// Removes those of `keys` that exist, in one batch that also records the
+    /// next sequence number; returns how many existed.
+    fn remove_keys(&self, keys: Vec<Vec<u8>>, op: &'static str) -> Result<u64> {
         let state = self.write()?;
-        let tree = &self.shared.tree;
         let mut batch = sled::Batch::default();
         let mut removed = 0u64;
-        let mut at = 0;
-        while let Some(&seq) = seqs.get(at) {
-            let key = key_of(seq);
-            if tree.contains_key(key).map_err(|e| self.error(op, e))? {
-                batch.remove(&key);
-                removed += 1;
-                at += 1;
-                continue;
-            }
-            // The group that holds `seq`, if any, is the last key at or
-            // before the largest group key starting at `seq`.
-            let holder = tree
-                .range(..=group_key(seq, u32::MAX))
-                .next_back()
-                .transpose()
-                .map_err(|e| self.error(op, e))?;
-            let group = holder.and_then(|(key, value)| {
-                let (first, count) = parse_group_key(&key)?;
-                Some((key, first, count, value))
-            });
-            let Some((key, first, count, value)) = group else {
-                at += 1;
-                continue;
-            };
-            let Ok(entries) = decode_group(first, count, &value) else {
-                at += 1;
-                continue;
-            };
-            let last = entries.last().map_or(first, |entry| entry.seq);
-            // The seqs of this call that fall within the group's range.
-            let end = (at + seqs[at..].partition_point(|&s| s <= last)).max(at + 1);
-            let doomed = &seqs[at..end];
-            let kept: Vec<(Seq, &[u8])> = entries
-                .iter()
-                .filter(|entry| doomed.binary_search(&entry.seq).is_err())
-                .map(|entry| (entry.seq, entry.value))
-                .collect();
-            let gone = (entries.len() - kept.len()) as u64;
-            if gone > 0 {
+        let mut counted = 0u64;
+        for key in keys {
+            if self
+                .shared
+                .tree
+                .contains_key(&key)
+                .map_err(|e| self.error(op, e))?
+            {
+                counted += u64::from(is_record_key(&key));
                 batch.remove(key);
-                if let Some(&(new_first, _)) = kept.first() {
-                    let new_count = u32::try_from(kept.len()).unwrap_or(u32::MAX);
-                    batch.insert(&group_key(new_first, new_count), encode_group(&kept));
-                }
-                removed += gone;
+                removed += 1;
             }
-            at = end;
         }
         if removed > 0 {
             batch.insert(META_NEXT_SEQ_KEY, &state.next_seq.to_be_bytes());
-            self.apply_counted(batch, 0, removed, op)?;
+            self.apply_counted(batch, 0, counted, op)?;
         }
         Ok(removed)
-    }
-
-    /// Adds one record to `staging`'s batch, under its own key or, when it
-    /// completes the open run, as a group replacing the run's records.
-    fn stage(&self, staging: &mut Staging, seq: Seq, value: IVec) -> Result<()> {
-        let len = value.len();
-        if !OpenRun::groupable(len) {
-            staging.batch.insert(&key_of(seq), value);
-            staging.restart(OpenRun::empty_at(seq + 1));
-            return Ok(());
-        }
-        if staging.run.count > 0 && staging.run.completed_by(len) {
-            if let Some(mut entries) = self.open_run_records(staging, seq)? {
-                if !entries.is_empty() {
-                    for (old, _) in &entries {
-                        staging.batch.remove(&key_of(*old));
-                    }
-                    entries.push((seq, value));
-                    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-                    staging
-                        .batch
-                        .insert(&group_key(entries[0].0, count), encode_group(&entries));
-                    staging.restart(OpenRun::empty_at(seq + 1));
-                    return Ok(());
-                }
-            }
-            // Nothing left to group with, or a record of the run that is not
-            // the queue's: a new run begins with this record.
-            staging.restart(OpenRun::empty_at(seq));
-        }
-        staging.batch.insert(&key_of(seq), value.clone());
-        staging.run.add(seq, len);
-        staging.in_batch.push((seq, value));
-        Ok(())
-    }
-
-    /// The records of the open run still in the queue, in sequence order:
-    /// those in the tree, then those staged in this batch. `None` when a key
-    /// in the run's range is not a valid record of the queue (it stays where
-    /// it is, for a peek to report).
-    fn open_run_records(&self, staging: &Staging, seq: Seq) -> Result<Option<Vec<(Seq, IVec)>>> {
-        let tree_end = staging.in_batch.first().map_or(seq, |(first, _)| *first);
-        let mut records = Vec::with_capacity(staging.run.count + 1);
-        for item in self
-            .shared
-            .tree
-            .range(key_of(staging.run.from)..key_of(tree_end))
-        {
-            let (key, value) = item.map_err(|e| self.error("group records", e))?;
-            let Ok(seq) = seq_of(&key) else {
-                return Ok(None);
-            };
-            if record::decode(&value).is_err() {
-                return Ok(None);
-            }
-            records.push((seq, value));
-        }
-        records.extend(staging.in_batch.iter().cloned());
-        Ok(Some(records))
-    }
-
-    /// Adds what one stored key holds at or after `from` to `result`, up to
-    /// `n` records, or reports it as corrupt.
-    fn collect(&self, key: &[u8], value: &[u8], from: Seq, n: usize, result: &mut PeekResult) {
-        let decoded = if key.len() == FIRST_RECORD_KEY.len() {
-            seq_of(key).and_then(|seq| record::decode(value).map(|d| vec![d.into_record(seq)]))
-        } else if key.len() == group::GROUP_KEY_LEN {
-            match parse_group_key(key) {
-                Some((first, count)) => decode_group(first, count, value).map(|entries| {
-                    entries
-                        .into_iter()
-                        .filter(|entry| entry.seq >= from)
-                        .take(n.saturating_sub(result.records.len()))
-                        .map(|entry| entry.decoded.into_record(entry.seq))
-                        .collect()
-                }),
-                None => Err(DecodeError::MalformedGroup {
-                    detail: "the key holds no record or a sequence number above the largest",
-                }),
-            }
-        } else {
-            Err(DecodeError::BadKey { len: key.len() })
-        };
-        match decoded {
-            Ok(records) => result.records.extend(records),
-            Err(reason) => result.corrupt.push(CorruptRecord {
-                queue: self.shared.name.clone(),
-                seq: seq_of(key)
-                    .ok()
-                    .or_else(|| parse_group_key(key).map(|(first, _)| first)),
-                records: records_under(key),
-                key: key.to_vec(),
-                stored_len: value.len(),
-                reason,
-            }),
-        }
     }
 
     /// Removes the corrupt records still present; returns those this call
@@ -813,7 +642,7 @@ impl Queue {
                 .contains_key(&corrupt.key)
                 .map_err(|e| self.error("remove corrupt record", e))?;
             if present {
-                counted += records_under(&corrupt.key);
+                counted += u64::from(is_record_key(&corrupt.key));
                 batch.remove(corrupt.key.clone());
                 removed.push(corrupt);
             }
@@ -821,8 +650,7 @@ impl Queue {
         if !removed.is_empty() {
             batch.insert(META_NEXT_SEQ_KEY, &state.next_seq.to_be_bytes());
             self.apply_counted(batch, 0, counted, "remove corrupt record")?;
-            // A stray key counts as one; a corrupt group as its records.
-            let count = removed.iter().map(|c| c.records.max(1)).sum();
+            let count = removed.len() as u64;
             self.shared
                 .corrupt_skipped
                 .fetch_add(count, Ordering::Relaxed);
@@ -873,38 +701,10 @@ impl Queue {
     }
 }
 
-/// How many records the record count gives a key: one for a record key (8
-/// bytes), the count in a group key, none for a key of another shape.
-fn records_under(key: &[u8]) -> u64 {
-    if key.len() == FIRST_RECORD_KEY.len() {
-        1
-    } else {
-        parse_group_key(key).map_or(0, |(_, count)| u64::from(count))
-    }
-}
-
-/// One push's sled batch in the making, with the open run it leaves.
-struct Staging {
-    batch: sled::Batch,
-    run: OpenRun,
-    /// The records of the open run written by this batch (not in the tree
-    /// yet).
-    in_batch: Vec<(Seq, IVec)>,
-}
-
-impl Staging {
-    fn new(run: OpenRun) -> Self {
-        Self {
-            batch: sled::Batch::default(),
-            run,
-            in_batch: Vec::new(),
-        }
-    }
-
-    fn restart(&mut self, run: OpenRun) {
-        self.run = run;
-        self.in_batch.clear();
-    }
+/// Whether `key` has the shape of the keys the queue writes (8 bytes), the
+/// ones the record count covers.
+fn is_record_key(key: &[u8]) -> bool {
+    key.len() == FIRST_RECORD_KEY.len()
 }
 
 /// Now, unix milliseconds (0 if the clock is before 1970).

@@ -59,9 +59,8 @@ pub struct Record {
 /// Why stored bytes are not a valid record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The key is neither an 8-byte sequence number nor a 12-byte group
-    /// key (`group.rs`).
-    #[error("key is {len} bytes long, neither an 8-byte big-endian sequence number nor a 12-byte record group key")]
+    /// The key is not an 8-byte sequence number.
+    #[error("key is {len} bytes long, not an 8-byte big-endian sequence number")]
     BadKey { len: usize },
     /// The value is empty or shorter than the fixed part of a record.
     #[error("record is {len} bytes long, shorter than the {min} bytes of a record's fixed part (truncated)")]
@@ -81,10 +80,6 @@ pub enum DecodeError {
     /// The bytes do not match their checksum.
     #[error("checksum mismatch: stored crc32 {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch { stored: u32, computed: u32 },
-    /// A record group (`group.rs`) whose checksum holds but whose content
-    /// breaks the format's rules.
-    #[error("malformed record group: {detail}")]
-    MalformedGroup { detail: &'static str },
 }
 
 /// A payload too large for the record format (its length must fit in a u32).

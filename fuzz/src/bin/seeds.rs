@@ -21,9 +21,9 @@ use plexus_proto::plexus::v1::{
 use plexus_proto::sftpgo::{FsEvent, LogEvent, ProviderEvent};
 use plexus_proto::{Event, HandshakeLine, Network};
 use plexus_storage::fuzzing::{
-    encode_group, encode_record, log_event, log_settled, log_settled_ranges, record_key,
+    encode_record, log_event, log_settled, log_settled_ranges, record_key,
 };
-use plexus_storage::{LogOptions, LogQueue, Record};
+use plexus_storage::{LogOptions, LogQueue};
 use prost::Message;
 use serde_json::json;
 
@@ -154,20 +154,6 @@ fn sled_record(corpus: &Corpus) {
         input.extend_from_slice(&value);
         corpus.write("sled_record", name, &input);
     }
-    // A group of three records, as a queue packs small ones.
-    let records: Vec<Record> = (0..3u64)
-        .map(|i| Record {
-            seq: 7 + i * 2,
-            enqueued_at_ms: 1_700_000_000_123 + i,
-            event_ts_ns: 1_700_000_000_000_000_000 + i as i64,
-            payload: format!("grouped event {i}").into_bytes(),
-        })
-        .collect();
-    let (key, value) = encode_group(&records).expect("small records fit a group");
-    let mut input = vec![12u8];
-    input.extend_from_slice(&key);
-    input.extend_from_slice(&value);
-    corpus.write("sled_record", "group", &input);
 }
 
 /// The segment files of a log queue directory, by name.
