@@ -24,6 +24,7 @@ mod queues;
 mod restarter;
 mod settings;
 pub mod sources;
+mod storage_watch;
 pub mod systemd;
 pub mod unary;
 pub mod unix_socket;

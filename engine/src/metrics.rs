@@ -163,6 +163,18 @@ fn labels(plugin: &PluginStats) -> String {
     )
 }
 
+/// The queue store's health: how long its writes have been stuck (0 when
+/// they move). Minutes mean sled has stopped: see the error in the log.
+pub fn render_storage(stalled_for: Option<std::time::Duration>) -> String {
+    let name = "plexus_storage_stalled_seconds";
+    let seconds = stalled_for.map_or(0.0, |d| d.as_secs_f64());
+    format!(
+        "# HELP {name} How long the queue store's writes and flushes have been in progress with none finishing (0: none in progress).\n\
+         # TYPE {name} gauge\n\
+         {name} {seconds:.3}\n"
+    )
+}
+
 /// The ingestion API's requests by result (`plexus serve`).
 pub fn render_ingest(counters: &IngestCounters) -> String {
     let name = "plexus_ingest_requests_total";
@@ -265,6 +277,7 @@ fn respond(
             "text/plain; version=0.0.4",
             render(&engine.stats())
                 + &render_ingest(engine.ingest_counters())
+                + &render_storage(engine.storage_stalled_for())
                 + &crate::sources::counters::render(sources),
         ),
         ("GET", _) => (

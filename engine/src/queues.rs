@@ -161,6 +161,17 @@ impl QueueStore {
         .await?
     }
 
+    /// How long the store's writes have been stuck (see
+    /// `storage_watch.rs`); does not keep the store open.
+    pub fn stall_watch(&self) -> plexus_storage::StallWatch {
+        self.store.stall_watch()
+    }
+
+    /// The sled store's directory.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
     /// Flushes everything written so far.
     pub async fn flush(&self) -> Result<(), QueueStoreError> {
         let store = self.store.clone();

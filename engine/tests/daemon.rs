@@ -128,6 +128,17 @@ async fn serve_ingests_delivers_reports_and_stops_cleanly() {
         response.contains("plexus_ingest_requests_total{result=\"too_large\"} 0"),
         "{response}"
     );
+    // The queue store's health: its writes move (the gauge is 0 or the
+    // milliseconds of a flush in progress).
+    let stalled = response
+        .lines()
+        .find_map(|line| line.strip_prefix("plexus_storage_stalled_seconds "))
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no plexus_storage_stalled_seconds sample: {response}"));
+    assert!(
+        stalled < 5.0,
+        "the store reports writes stuck for {stalled} s"
+    );
     assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
 
     // SIGTERM: a clean exit, the socket removed, nothing queued.

@@ -585,9 +585,9 @@ impl Queue {
             .saturating_add(added)
             .saturating_sub(removed);
         batch.insert(META_COUNT_KEY, &len.to_be_bytes());
-        self.shared
-            .tree
-            .apply_batch(batch)
+        self.store
+            .progress
+            .watch(|| self.shared.tree.apply_batch(batch))
             .map_err(|e| self.error(op, e))?;
         self.shared.len.store(len, Ordering::Release);
         Ok(())

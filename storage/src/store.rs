@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
+use crate::progress::SledProgress;
 use crate::queue::{Queue, QueueShared};
 
 /// The prefix sled reserves for its own trees (`__sled__default`).
@@ -109,6 +110,8 @@ pub(crate) struct StoreInner {
     // sled trees go; then `db`; and last `_released` waits until sled's
     // background threads have let go of the directory lock.
     pub(crate) commit: GroupCommit,
+    /// sled writes and flushes in progress (see `progress.rs`).
+    pub(crate) progress: Arc<SledProgress>,
     queues: Mutex<HashMap<String, Arc<QueueShared>>>,
     pub(crate) db: sled::Db,
     _released: crate::dir_lock::WaitForRelease,
@@ -145,13 +148,15 @@ impl Store {
             .open()
             .map_err(|source| open_error(&path, source))?;
         crate::private::narrow_tree(&path).map_err(not_private)?;
+        let progress = Arc::new(SledProgress::new());
+        let flusher_progress = Arc::clone(&progress);
         let flusher_db = db.clone();
         let commit = GroupCommit::start(
             path.clone(),
             options.max_flush_delay,
             Box::new(move || {
-                flusher_db
-                    .flush()
+                flusher_progress
+                    .watch(|| flusher_db.flush())
                     .map(|_bytes| ())
                     .map_err(|e| e.to_string())
             }),
@@ -162,6 +167,7 @@ impl Store {
                 _narrowed: crate::private::NarrowOnClose(path.clone()),
                 path,
                 commit,
+                progress,
                 queues: Mutex::new(HashMap::new()),
                 db,
             }),
@@ -171,6 +177,13 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// A handle that tells how long this store's sled writes and flushes
+    /// have been stuck (see [`StallWatch`]); it does not keep the store
+    /// open.
+    pub fn stall_watch(&self) -> StallWatch {
+        StallWatch(Arc::downgrade(&self.inner.progress))
     }
 
     /// The queue `name`, created empty if it does not exist. A queue already
@@ -288,6 +301,27 @@ impl Store {
             op,
             source,
         }
+    }
+}
+
+/// Tells, from any thread, how long a store's sled writes and flushes have
+/// been in progress with none finishing ([`Store::stall_watch`]). A flush
+/// takes milliseconds; one that lasts minutes means sled 0.34 has stopped
+/// for good (see `progress.rs`), and only a restart of the process helps:
+/// what was acknowledged is on disk.
+#[derive(Debug, Clone)]
+pub struct StallWatch(Weak<SledProgress>);
+
+impl StallWatch {
+    /// How long sled writes and flushes have been in progress with none
+    /// finishing; `None` when none is in progress or the store is closed.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        self.0.upgrade()?.stalled_for()
+    }
+
+    /// Whether the store it watches is closed.
+    pub fn store_closed(&self) -> bool {
+        self.0.strong_count() == 0
     }
 }
 

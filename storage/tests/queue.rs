@@ -328,3 +328,23 @@ fn reopen_right_after_close_is_never_locked() {
         assert_eq!(q.len(), 10 * (round + 1));
     }
 }
+
+#[test]
+fn a_stall_watch_sees_moving_writes_and_does_not_keep_the_store_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+    let watch = store.stall_watch();
+    let q = store.queue("q").expect("queue");
+    for i in 0..50u64 {
+        q.push(i as i64, &payload(i)).expect("push");
+    }
+    assert_eq!(watch.stalled_for(), None, "no write is in progress");
+    assert!(!watch.store_closed());
+    drop(q);
+    drop(store);
+    assert!(watch.store_closed());
+    assert_eq!(watch.stalled_for(), None);
+    // The watch does not hold the directory.
+    let again = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+    assert_eq!(again.queue("q").expect("queue").len(), 50);
+}

@@ -50,6 +50,10 @@ impl Engine {
             settings.write_ahead_fsync,
         )
         .await?;
+        tokio::spawn(crate::storage_watch::watch(
+            store.stall_watch(),
+            store.path().to_owned(),
+        ));
         // The store holds the data directory: plugins recorded there belong
         // to a host that is gone.
         settings.host.pid_records = Some(stop_orphans(&settings.data_dir)?);

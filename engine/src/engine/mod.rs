@@ -179,6 +179,13 @@ impl Engine {
         &self.ingest
     }
 
+    /// How long the queue store's writes and flushes have been in
+    /// progress with none finishing (`None`: none in progress). Minutes
+    /// mean sled has stopped (see `storage_watch.rs`).
+    pub fn storage_stalled_for(&self) -> Option<std::time::Duration> {
+        self.store.stall_watch().stalled_for()
+    }
+
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
     }
