@@ -19,6 +19,10 @@
 //!   and settled within moments; its per-record cost is an append to a
 //!   buffer, written with one `write(2)` per group commit (see
 //!   `log_queue/mod.rs` for its format, durability and recovery).
+//! - [`Store::stall_watch`] tells, without keeping the store open, how long
+//!   sled's writes and flushes have been in progress with none finishing:
+//!   sled 0.34 can stop for good under a heavy write load (see
+//!   `progress.rs`), and a caller must be able to say so.
 //! - Every directory this crate creates is `0700` and every file `0600`
 //!   (see `private.rs`): the queues hold the events, which name users,
 //!   paths and addresses.
