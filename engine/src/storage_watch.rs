@@ -54,16 +54,16 @@ impl StallReporter {
 }
 
 /// Watches the store at `path` until it is closed.
-pub(crate) async fn watch(watch: StallWatch, path: PathBuf) {
+pub(crate) async fn watch(store: StallWatch, path: PathBuf) {
     let mut reporter = StallReporter::default();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if watch.store_closed() {
+        if store.store_closed() {
             return;
         }
-        match reporter.observe(watch.stalled_for()) {
+        match reporter.observe(store.stalled_for()) {
             Some(Report::Stalled(stuck)) => tracing::error!(
                 "queue store {}: no write or flush has completed for {} s; events cannot be queued \
                  or re-driven until it moves. sled 0.34 can stop like this for good (a deadlock \

@@ -459,14 +459,24 @@ impl Connection {
         stream % 2 == 0 || stream >= self.next_stream
     }
 
-    fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
-        Self::on_stream_zero(&head)?;
+    /// Fails the connection when a stream frame names a stream the client
+    /// never opened.
+    fn on_opened_stream(&self, head: &Head, frame_name: &str) -> Result<(), ConnectionError> {
         if self.idle(head.stream) {
             return Err(ConnectionError::new(
                 frame::PROTOCOL_ERROR,
-                format!("DATA on stream {}, which was never opened", head.stream),
+                format!(
+                    "{frame_name} on stream {}, which was never opened",
+                    head.stream
+                ),
             ));
         }
+        Ok(())
+    }
+
+    fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        Self::on_stream_zero(&head)?;
+        self.on_opened_stream(&head, "DATA")?;
         // Flow control counts the whole payload, padding included.
         self.received = self.received.saturating_add(head.length);
         if self.received >= WINDOW_REFILL {
@@ -497,12 +507,7 @@ impl Connection {
 
     fn headers(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
         Self::on_stream_zero(&head)?;
-        if self.idle(head.stream) {
-            return Err(ConnectionError::new(
-                frame::PROTOCOL_ERROR,
-                format!("HEADERS on stream {}, which was never opened", head.stream),
-            ));
-        }
+        self.on_opened_stream(&head, "HEADERS")?;
         let fragment = frame::headers_fragment(&head, payload)?;
         let end_stream = head.has(frame::FLAG_END_STREAM);
         if head.has(frame::FLAG_END_HEADERS) {
@@ -580,15 +585,7 @@ impl Connection {
                 "RST_STREAM payload is not 4 bytes",
             ));
         }
-        if self.idle(head.stream) {
-            return Err(ConnectionError::new(
-                frame::PROTOCOL_ERROR,
-                format!(
-                    "RST_STREAM on stream {}, which was never opened",
-                    head.stream
-                ),
-            ));
-        }
+        self.on_opened_stream(&head, "RST_STREAM")?;
         let code = frame::read_u32(payload, 0);
         let grpc = match code {
             frame::REFUSED_STREAM => "Unavailable",
