@@ -27,6 +27,7 @@
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The socket's mode: owner read and write (connecting needs write).
 pub const SOCKET_MODE: u32 = 0o600;
@@ -224,10 +225,31 @@ fn clear_stale(path: &Path) -> Result<(), BindError> {
             kind,
         });
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    if still_answers(path) {
         return Err(BindError::InUse(path.to_path_buf()));
     }
     std::fs::remove_file(path).map_err(io("remove the stale socket", path))
+}
+
+/// A listener closed just before another thread of this process forked a
+/// child stays open in that child until its `exec`, so a socket just let go
+/// of may answer for a moment more. It is in use only if it still answers
+/// after this long.
+const IN_USE_GRACE: Duration = Duration::from_millis(250);
+
+/// Whether something accepts connections on `path`, asking again for
+/// [`IN_USE_GRACE`] while it does.
+fn still_answers(path: &Path) -> bool {
+    let deadline = Instant::now() + IN_USE_GRACE;
+    loop {
+        if std::os::unix::net::UnixStream::connect(path).is_err() {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The socket at `path` is a socket, owned by this user, with the mode (and
@@ -395,6 +417,25 @@ mod tests {
         assert!(path.exists());
         let _again = bind(&path).unwrap();
         assert_eq!(mode(&path), 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_socket_let_go_of_a_moment_ago_is_not_in_use() {
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plexus.sock");
+        let live = bind(&path).unwrap();
+        // A child forked by another thread holds a copy of the listener
+        // until its exec.
+        let copy = live.as_fd().try_clone_to_owned().unwrap();
+        drop(live);
+        let child_execs = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(copy);
+        });
+        let again = bind(&path);
+        child_execs.join().unwrap();
+        assert!(again.is_ok(), "{:?}", again.err());
     }
 
     fn connects_as(user_and_group: u32, path: &Path) -> bool {
