@@ -33,5 +33,5 @@ pub use blocking::{BlockingEngine, Bus};
 pub use config::{ConfigError, PluginConfig, PluginsFile};
 pub use engine::{Engine, EngineError, PluginStats};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};
-pub use queues::QueueStoreError;
+pub use queues::{backlog_logs, backlog_options, QueueStoreError, BACKLOG_DIR};
 pub use settings::EngineSettings;

@@ -1,10 +1,21 @@
-//! The engine's durable queues, adapted to the actors' `RecordQueue` trait:
-//! per notifier, a retry queue `<name>.retry` and a spill queue
-//! `<name>.spill` in the sled database under `<data_dir>/queue` (backlogs
-//! that may grow large while a plugin is down or stalled), and a write-ahead
-//! log under `<data_dir>/wal/<name>` (the events in flight with
-//! `write_ahead` durability: an append and a settle mark per event instead
-//! of a B-tree insert and remove).
+//! The engine's durable queues, adapted to the actors' `RecordQueue` trait.
+//! Per notifier:
+//!
+//! - a retry queue and a spill queue, `<data_dir>/backlog/<name>.retry` and
+//!   `<name>.spill`: backlogs that may grow to millions of events while a
+//!   plugin is down or stalled. They are log queues whose records stay on
+//!   disk (`LogOptions::records_on_disk`), so the memory they take does not
+//!   grow with their length: only runs of unsettled sequence numbers and a
+//!   mark per 256 records are kept, and a re-drive reads the events back.
+//! - a write-ahead log, `<data_dir>/wal/<name>`: the events in flight with
+//!   `write_ahead` durability, kept in memory too (an append and a settle
+//!   mark per event).
+//!
+//! Earlier versions kept the retry and spill queues in the sled database
+//! under `<data_dir>/queue`; what such a queue still holds is moved into the
+//! backlog log when the notifier's queues are opened (see
+//! [`move_from_sled`]). The sled database stays: it locks the data directory
+//! and holds what an old version left for notifiers no longer configured.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -36,12 +47,24 @@ pub enum QueueStoreError {
     },
 }
 
+/// The directory of the retry and spill queues under a data directory.
+pub const BACKLOG_DIR: &str = "backlog";
+
+/// The options of a retry or spill queue's log.
+pub fn backlog_options(max_flush_delay: Duration) -> LogOptions {
+    LogOptions::default()
+        .records_on_disk(true)
+        .max_flush_delay(max_flush_delay)
+}
+
 /// The store all queues of one engine live in.
 #[derive(Clone)]
 pub struct QueueStore {
     store: Store,
     /// Where the write-ahead logs live, one directory per notifier.
     wal_dir: PathBuf,
+    /// Where the retry and spill queues live, one directory each.
+    backlog_dir: PathBuf,
     max_flush_delay: Duration,
     wal_fsync: bool,
 }
@@ -58,6 +81,7 @@ impl QueueStore {
     ) -> Result<QueueStore, QueueStoreError> {
         let dir = data_dir.join("queue");
         let wal_dir = data_dir.join("wal");
+        let backlog_dir = data_dir.join(BACKLOG_DIR);
         tokio::task::spawn_blocking(move || {
             // Owner-only (0700): the queues hold the events.
             let data = dir.parent().unwrap_or(&dir).to_owned();
@@ -70,6 +94,7 @@ impl QueueStore {
             Ok(QueueStore {
                 store,
                 wal_dir,
+                backlog_dir,
                 max_flush_delay,
                 wal_fsync,
             })
@@ -90,12 +115,23 @@ impl QueueStore {
         let store = self.store.clone();
         let name = name.to_owned();
         let wal_dir = self.wal_dir.join(&name);
+        let backlog_dir = self.backlog_dir.clone();
+        let backlog = backlog_options(self.max_flush_delay);
         let options = LogOptions::default()
             .max_flush_delay(self.max_flush_delay)
             .fsync(self.wal_fsync);
         tokio::task::spawn_blocking(move || {
-            let retry = store.queue(&format!("{name}.retry"))?;
-            let spill = store.queue(&format!("{name}.spill"))?;
+            let open_backlog = |kind: &str| -> Result<LogQueue, QueueStoreError> {
+                let queue_name = format!("{name}.{kind}");
+                let log = LogQueue::open(backlog_dir.join(&queue_name), backlog)?;
+                for damage in &log.recovery().corrupt {
+                    tracing::warn!("[{name}] {kind} queue: {damage}");
+                }
+                move_from_sled(&store, &queue_name, &log)?;
+                Ok(log)
+            };
+            let retry = open_backlog("retry")?;
+            let spill = open_backlog("spill")?;
             let write_ahead: Arc<dyn RecordQueue> = if write_ahead || wal_dir.exists() {
                 let log = LogQueue::open(&wal_dir, options)?;
                 for damage in &log.recovery().corrupt {
@@ -124,6 +160,7 @@ impl QueueStore {
     ) -> Result<Vec<(String, u64)>, QueueStoreError> {
         let store = self.store.clone();
         let wal_dir = self.wal_dir.clone();
+        let backlog_dir = self.backlog_dir.clone();
         let claimed = claimed.to_vec();
         tokio::task::spawn_blocking(move || {
             let is_claimed = |base: &str| claimed.iter().any(|name| name == base);
@@ -139,6 +176,22 @@ impl QueueStore {
                 let len = store.queue(&name)?.len();
                 if len > 0 {
                     found.push((name, len));
+                }
+            }
+            for (name, dir) in backlog_logs(&backlog_dir) {
+                let base = name
+                    .strip_suffix(".retry")
+                    .or_else(|| name.strip_suffix(".spill"))
+                    .unwrap_or(&name);
+                if is_claimed(base) {
+                    continue;
+                }
+                // As below: one held elsewhere or damaged is for `plexus
+                // queue stats` to report.
+                if let Ok(log) = LogQueue::open(&dir, backlog_options(Duration::from_millis(1))) {
+                    if !log.is_empty() {
+                        found.push((name, log.len()));
+                    }
                 }
             }
             if let Ok(entries) = std::fs::read_dir(&wal_dir) {
@@ -177,6 +230,74 @@ impl QueueStore {
         let store = self.store.clone();
         Ok(tokio::task::spawn_blocking(move || store.flush()).await??)
     }
+}
+
+/// The retry and spill queues under a backlog directory, by queue name
+/// (`<name>.retry`, `<name>.spill`), sorted.
+pub fn backlog_logs(backlog_dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(backlog_dir) else {
+        return Vec::new();
+    };
+    let mut logs: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            )
+        })
+        .filter(|(name, _)| name.ends_with(".retry") || name.ends_with(".spill"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// Records moved from the sled store to a backlog log at a time.
+const MOVE_BATCH: usize = 1_000;
+
+/// Moves what the sled queue `name` holds (a retry or spill queue an
+/// earlier version kept there) into `log`, oldest first, and drops the sled
+/// queue once empty. Each batch is written to the log (flushed) before it
+/// is removed from sled, so a crash in between delivers a batch twice at
+/// worst and never loses one. Returns how many records moved.
+pub fn move_from_sled(store: &Store, name: &str, log: &LogQueue) -> Result<u64, QueueStoreError> {
+    if !store.names()?.iter().any(|existing| existing == name) {
+        return Ok(0);
+    }
+    let queue = store.queue(name)?;
+    let mut moved = 0u64;
+    loop {
+        let peeked = queue.peek_oldest(MOVE_BATCH)?;
+        for corrupt in &peeked.corrupt {
+            tracing::warn!("{corrupt}");
+        }
+        if peeked.records.is_empty() {
+            if peeked.corrupt.is_empty() {
+                break;
+            }
+            // Corrupt records were removed (and logged): look again.
+            continue;
+        }
+        let mut seqs = Vec::with_capacity(peeked.records.len());
+        for record in &peeked.records {
+            log.append(record.event_ts_ns, &record.payload)?;
+            seqs.push(record.seq);
+        }
+        log.flush()?;
+        queue.remove(&seqs)?;
+        moved += seqs.len() as u64;
+    }
+    store.drop_queue(name)?;
+    store.flush()?;
+    if moved > 0 {
+        tracing::info!(
+            "moved {moved} events of queue {name} from {} to {}",
+            store.path().display(),
+            log.path().display()
+        );
+    }
+    Ok(moved)
 }
 
 /// What the actors need from a `plexus-storage` queue; the sled [`Queue`]
@@ -335,5 +456,50 @@ mod tests {
         assert_eq!(peeked.records.len(), 1);
         assert_eq!(peeked.records[0].payload, b"left");
         assert_eq!(queues.spill.len(), 0);
+    }
+
+    /// A retry queue an earlier version kept in sled is moved into the
+    /// backlog log, in order, payloads and timestamps intact, and the sled
+    /// queue is dropped; an engine that opens it again finds nothing to move.
+    #[tokio::test]
+    async fn a_sled_retry_queue_is_moved_into_the_backlog_log() {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        {
+            let store = Store::open(data.path().join("queue"), StoreOptions::default())
+                .expect("the sled store");
+            let retry = store.queue("old.1.retry").expect("a sled queue");
+            for i in 0..2_500i64 {
+                retry
+                    .push(1_000 + i, format!("event {i}").as_bytes())
+                    .expect("a push");
+            }
+            let other = store.queue("other.1.retry").expect("a sled queue");
+            other.push(7, b"someone else's").expect("a push");
+            store.flush().expect("flushed");
+        }
+        let store = QueueStore::open(data.path(), Duration::from_millis(1), false)
+            .await
+            .expect("the store opens");
+        let queues = store.plugin_queues("old.1", false).await.expect("queues");
+        assert_eq!(queues.retry.len(), 2_500);
+        let peeked = queues.retry.peek_from(0, 3_000).expect("a peek");
+        assert_eq!(peeked.records.len(), 2_500);
+        for (i, record) in peeked.records.iter().enumerate() {
+            assert_eq!(record.event_ts_ns, 1_000 + i as i64);
+            assert_eq!(record.payload, format!("event {i}").as_bytes());
+        }
+        let names = store.store.names().expect("names");
+        assert!(!names.contains(&"old.1.retry".to_owned()), "{names:?}");
+        assert!(names.contains(&"other.1.retry".to_owned()), "left alone");
+        assert!(data.path().join("backlog").join("old.1.retry").is_dir());
+        // The moved records are on disk: a second engine reads them back.
+        drop(queues);
+        let queues = store.plugin_queues("old.1", false).await.expect("queues");
+        assert_eq!(queues.retry.len(), 2_500);
+        let unclaimed = store
+            .unclaimed(&["old.1".to_owned()])
+            .await
+            .expect("unclaimed");
+        assert_eq!(unclaimed, vec![("other.1.retry".to_owned(), 1)]);
     }
 }

@@ -5,7 +5,9 @@
 //! and the directory opened a second time, which must recover exactly the
 //! records the first open did (the first open truncates torn tails, moves
 //! bad segments aside and deletes dead ones; none of that may change what
-//! is recovered).
+//! is recovered). A third open keeps the records on disk and reads them
+//! back from the segments: it must return exactly the same records, none
+//! reported lost.
 #![no_main]
 
 use plexus_fuzz::LogInput;
@@ -71,5 +73,23 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         "a second open recovers other records than the first\nfirst open: {report:?}\nsecond \
          open: {:?}",
         second.recovery()
+    );
+    drop(second);
+    let on_disk = match LogQueue::open(dir.path(), options().records_on_disk(true)) {
+        Ok(queue) => queue,
+        Err(err) => panic!("the records-on-disk open failed: {err}"),
+    };
+    let peeked = match on_disk.peek_oldest(usize::MAX) {
+        Ok(peeked) => peeked,
+        Err(err) => panic!("peek of the records-on-disk queue failed: {err}"),
+    };
+    assert!(
+        peeked.corrupt.is_empty(),
+        "records read back from disk were lost: {:?}",
+        peeked.corrupt
+    );
+    assert_eq!(
+        peeked.records, recovered,
+        "records read back from disk differ from those kept in memory"
     );
 });

@@ -80,6 +80,9 @@ pub enum DecodeError {
     /// The bytes do not match their checksum.
     #[error("checksum mismatch: stored crc32 {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch { stored: u32, computed: u32 },
+    /// A log queue's record could not be read back from its segment.
+    #[error("could not be read back from its log segment: {reason}")]
+    Unreadable { reason: String },
 }
 
 /// A payload too large for the record format (its length must fit in a u32).

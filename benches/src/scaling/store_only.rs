@@ -1,17 +1,17 @@
 //! The baseline of the re-drive row: the same retry queue drained by the
 //! storage layer alone, without engine or plugin, so the host's RSS during a
-//! re-drive can be split into what the queue store (sled) costs and what the
+//! re-drive can be split into what the queue store costs and what the
 //! engine adds.
 //!
-//! It opens the store a `fill-retry` child left (`<dir>/data/queue`), opens
-//! its one `*.retry` queue (the first open counts the records, as the
-//! engine's does), and removes the records oldest first, 256 at a time as
-//! a re-drive pass reads them, flushing every 256 removals, while RSS is
-//! sampled.
+//! It opens the one `*.retry` queue a `fill-retry` child left under
+//! `<dir>/data/backlog/` with the engine's options (records on disk; the
+//! open reads every segment, as the engine's does), and removes the records
+//! oldest first, 256 at a time as a re-drive pass reads them, flushing every
+//! 256 removals, while RSS is sampled.
 
 use crate::error::{Context, Error, Result};
 use crate::rss::{self, Sample};
-use plexus_storage::{Store, StoreOptions};
+use plexus_storage::LogQueue;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,17 +33,17 @@ pub fn drain(dir: &Path, sample_every: Duration) -> Result<StoreDrain> {
     let peak_reset = rss::reset_peak();
     let rss_before = rss::current().unwrap_or(0);
     let begin = Instant::now();
-    let path = dir.join("data").join("queue");
-    let store = Store::open(&path, StoreOptions::default())
-        .with_context(|| format!("opening the queue store {}", path.display()))?;
-    let names = store.names().context("listing the queues")?;
-    let name = names
+    let path = dir.join("data").join(plexus_engine::BACKLOG_DIR);
+    let logs = plexus_engine::backlog_logs(&path);
+    let (name, log_dir) = logs
         .iter()
-        .find(|name| name.ends_with(".retry"))
-        .ok_or_else(|| Error::new(format!("no retry queue in {}: {names:?}", path.display())))?;
-    let queue = store
-        .queue(name)
-        .with_context(|| format!("opening the queue {name}"))?;
+        .find(|(name, _)| name.ends_with(".retry"))
+        .ok_or_else(|| Error::new(format!("no retry queue in {}: {logs:?}", path.display())))?;
+    let queue = LogQueue::open(
+        log_dir,
+        plexus_engine::backlog_options(Duration::from_millis(2)),
+    )
+    .with_context(|| format!("opening the queue {name}"))?;
     let records = queue.len();
     let opened = begin.elapsed();
     let rss_opened = rss::current().unwrap_or(0);

@@ -118,6 +118,8 @@
 //! open). This file holds the public API.
 
 pub(crate) mod format;
+mod index;
+mod reader;
 mod recovery;
 mod state;
 mod writer;
@@ -129,14 +131,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dir_lock::{DirLock, LockError};
-use crate::error::{Result, StorageError};
+use crate::error::{CorruptRecord, Result, StorageError};
 use crate::group_commit::{FlushFn, GroupCommit};
 use crate::queue::PeekResult;
-use crate::record::{Record, Seq, MAX_SEQ};
+use crate::record::{DecodeError, Record, Seq, MAX_SEQ};
 
-use format::{encode_event, EVENT_FIXED, FRAME_HEADER};
+use format::{encode_event, segment_path, EVENT_FIXED, FRAME_HEADER};
+use index::NewEvent;
+use reader::{in_order, SegmentReader, Step};
 use recovery::recover;
-use state::{Entry, Segment, Shared, State};
+use state::{Segment, Shared, State};
 use writer::{create_segment, Writer};
 
 /// The first sequence number of a new queue.
@@ -146,9 +150,14 @@ const FIRST_SEQ: Seq = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogOptions {
     /// The current segment rotates once it holds this many bytes (default
-    /// 8 MiB). Smaller segments free disk sooner; the in-memory index, not
-    /// the segments, serves reads.
+    /// 8 MiB). Smaller segments free disk sooner.
     pub segment_bytes: u64,
+    /// Keep only where the unsettled records are, not the records, in
+    /// memory, and read them back from the segments (default `false`: every
+    /// unsettled record is kept in memory and reads never touch the disk).
+    /// For a backlog that may grow to millions of records: see "Memory" in
+    /// the module docs.
+    pub records_on_disk: bool,
     /// Also `fdatasync` the written segments on every flush (default
     /// `false`: a flush is a `write(2)`, which survives a process crash but
     /// not a power loss).
@@ -169,6 +178,7 @@ impl Default for LogOptions {
     fn default() -> Self {
         Self {
             segment_bytes: 8 * 1024 * 1024,
+            records_on_disk: false,
             fsync: false,
             max_flush_delay: Duration::from_millis(1),
             max_unwritten_bytes: 64 * 1024 * 1024,
@@ -180,6 +190,13 @@ impl LogOptions {
     /// These options with another segment size (at least 1 byte).
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes.max(1);
+        self
+    }
+
+    /// These options with the unsettled records kept on disk (only their
+    /// positions in memory), or in memory.
+    pub fn records_on_disk(mut self, on_disk: bool) -> Self {
+        self.records_on_disk = on_disk;
         self
     }
 
@@ -224,12 +241,21 @@ pub struct LogRecovery {
     pub quarantined_segments: usize,
 }
 
+/// What a read of one segment found.
+struct SegmentScan {
+    records: Vec<Record>,
+    /// The last damage met, if any.
+    damage: Option<String>,
+}
+
 struct Inner {
     // Declared first: dropped first, so the last flush runs while the
     // directory is still locked.
     commit: GroupCommit,
     shared: Arc<Shared>,
     corrupt_skipped: u64,
+    /// Records settled because they could not be read back.
+    lost: AtomicU64,
     recovery: LogRecovery,
     segment_bytes: u64,
     max_unwritten_bytes: u64,
@@ -279,7 +305,7 @@ impl LogQueue {
         })?;
         let segment_bytes = options.segment_bytes.max(1);
         crate::private::narrow_tree(&dir).map_err(io("make the segments owner-only (0600)"))?;
-        let mut recovered = recover(&dir)?;
+        let mut recovered = recover(&dir, options.records_on_disk)?;
         // Continue the newest segment if it has room; otherwise start one
         // named after the next sequence number (never an existing name).
         let (current, current_bytes) = match recovered.segments.iter().next_back() {
@@ -293,7 +319,7 @@ impl LogQueue {
                 (id, 0)
             }
         };
-        let len = recovered.index.len() as u64;
+        let len = recovered.index.len();
         let mut state = State {
             next_seq: recovered.next_seq,
             index: recovered.index,
@@ -339,6 +365,7 @@ impl LogQueue {
                 commit,
                 shared,
                 corrupt_skipped: report.corrupt.len() as u64,
+                lost: AtomicU64::new(0),
                 recovery: report,
                 segment_bytes,
                 max_unwritten_bytes: options.max_unwritten_bytes.max(1),
@@ -389,6 +416,7 @@ impl LogQueue {
         let seq = state.next_seq;
         // At most MAX_SEQ (checked above), so this cannot overflow.
         state.next_seq = seq + 1;
+        let offset = state.current_bytes;
         let must_request = state.queue_bytes(|buf| {
             encode_event(buf, seq, enqueued_at_ms, event_ts_ns, payload);
         });
@@ -396,14 +424,14 @@ impl LogQueue {
         if let Some(segment) = state.segments.get_mut(&current) {
             segment.live += 1;
         }
-        state.index.insert(
+        state.index.insert(NewEvent {
             seq,
-            Entry {
-                enqueued_at_ms,
-                event_ts_ns,
-                payload: payload.into(),
-            },
-        );
+            segment: current,
+            offset,
+            enqueued_at_ms,
+            event_ts_ns,
+            payload,
+        });
         self.inner.shared.len.fetch_add(1, Ordering::Release);
         if must_request {
             // Inside the lock: whoever later finds `pending` non-empty and
@@ -440,15 +468,24 @@ impl LogQueue {
 
     /// Settles every record whose event timestamp is older than `cutoff_ns`
     /// (strictly: `event_ts_ns < cutoff_ns`). Returns how many. Scans the
-    /// in-memory index; durability as for [`LogQueue::remove`].
+    /// in-memory index, or, with [`LogOptions::records_on_disk`], reads the
+    /// segments that may hold such a record; durability as for
+    /// [`LogQueue::remove`].
     pub fn drop_older_than(&self, cutoff_ns: i64) -> Result<usize> {
         let mut state = self.inner.shared.lock();
-        let old: Vec<Seq> = state
-            .index
-            .iter()
-            .filter(|(_, entry)| entry.event_ts_ns < cutoff_ns)
-            .map(|(&seq, _)| seq)
-            .collect();
+        let old: Vec<Seq> = match state.index.memory() {
+            Some(map) => map
+                .iter()
+                .filter(|(_, entry)| entry.event_ts_ns < cutoff_ns)
+                .map(|(&seq, _)| seq)
+                .collect(),
+            None => {
+                drop(state);
+                self.flush()?;
+                state = self.inner.shared.lock();
+                self.old_on_disk(&mut state, cutoff_ns)?
+            }
+        };
         if old.is_empty() {
             return Ok(0);
         }
@@ -463,6 +500,74 @@ impl LogQueue {
         Ok(settled)
     }
 
+    /// The unsettled records older than `cutoff_ns`, read from the segments
+    /// whose oldest indexed timestamp is below it (each segment's bound is
+    /// tightened on the way, so later calls skip it). A segment that cannot
+    /// be read whole is left for `peek_from`, which reports what it lost.
+    fn old_on_disk(&self, state: &mut State, cutoff_ns: i64) -> Result<Vec<Seq>> {
+        let mut old = Vec::new();
+        let ids: Vec<(u64, Option<u64>)> = state
+            .segments
+            .keys()
+            .map(|&id| {
+                let next = state.segments.range(id + 1..).next().map(|(&n, _)| n);
+                (id, next)
+            })
+            .collect();
+        for (id, next) in ids {
+            let Some(disk) = state.index.disk() else {
+                break;
+            };
+            if disk.oldest_ts(id).is_none_or(|ts| ts >= cutoff_ns) {
+                continue;
+            }
+            let path = segment_path(&self.inner.shared.dir, id);
+            let io = |source| StorageError::LogIo {
+                path: path.clone(),
+                op: "read a segment",
+                source,
+            };
+            let Some(mut reader) = SegmentReader::open(&path, 0).map_err(io)? else {
+                continue;
+            };
+            let mut oldest_left: Option<i64> = None;
+            let mut last = None;
+            let mut whole = true;
+            loop {
+                match reader.next_step().map_err(io)? {
+                    Step::Event(event) => {
+                        let in_segment = event.seq >= id && next.is_none_or(|n| event.seq < n);
+                        if !in_order(&mut last, event.seq)
+                            || !in_segment
+                            || !state.index.contains(event.seq)
+                        {
+                            continue;
+                        }
+                        if event.event_ts_ns < cutoff_ns {
+                            old.push(event.seq);
+                        } else {
+                            oldest_left = Some(
+                                oldest_left.map_or(event.event_ts_ns, |t| t.min(event.event_ts_ns)),
+                            );
+                        }
+                    }
+                    Step::Other => {}
+                    Step::End => break,
+                    Step::Damaged { .. } => {
+                        whole = false;
+                        break;
+                    }
+                }
+            }
+            if whole {
+                if let Some(disk) = state.index.disk_mut() {
+                    disk.set_oldest_ts(id, oldest_left);
+                }
+            }
+        }
+        Ok(old)
+    }
+
     /// Up to `n` oldest unsettled records, in sequence order, without
     /// settling them. `corrupt` is always empty: damage is found (and
     /// reported) at open, see [`LogQueue::recovery`].
@@ -472,10 +577,20 @@ impl LogQueue {
 
     /// Up to `n` unsettled records with a sequence number of at least
     /// `from`, in sequence order, without settling them.
+    ///
+    /// With [`LogOptions::records_on_disk`] it first waits for the records
+    /// appended so far to be written (a flush, which fails as
+    /// [`LogQueue::flush`] does), then reads them from the segments. A
+    /// record that cannot be read back (the segment was damaged or cut
+    /// after it was written) is settled and reported in
+    /// [`PeekResult::corrupt`], once.
     pub fn peek_from(&self, from: Seq, n: usize) -> Result<PeekResult> {
         let state = self.inner.shared.lock();
-        let records = state
-            .index
+        let Some(map) = state.index.memory() else {
+            drop(state);
+            return self.peek_on_disk(from, n);
+        };
+        let records = map
             .range(from..)
             .take(n)
             .map(|(&seq, entry)| Record {
@@ -489,6 +604,172 @@ impl LogQueue {
             records,
             corrupt: Vec::new(),
         })
+    }
+
+    /// [`LogQueue::peek_from`] for records kept on disk: segment by
+    /// segment, from the mark nearest below the first wanted seq, forward.
+    fn peek_on_disk(&self, from: Seq, n: usize) -> Result<PeekResult> {
+        // Every record appended before the flush is in its segment file
+        // after it; later ones may not be yet, and are not lost if unread.
+        let written_below = self.inner.shared.lock().next_seq;
+        self.flush()?;
+        let mut state = self.inner.shared.lock();
+        let mut records = Vec::new();
+        let mut lost = Vec::new();
+        let mut damage = Vec::new();
+        let mut cursor = from;
+        while records.len() < n {
+            let Some(disk) = state.index.disk() else {
+                break;
+            };
+            let Some(first) = disk.first_live_from(cursor) else {
+                break;
+            };
+            let Some(segment) = state.segment_of(first) else {
+                // An unsettled seq with no segment: the writer never makes
+                // one; settle it rather than loop.
+                lost.push(first);
+                cursor = first + 1;
+                continue;
+            };
+            let end = state
+                .segments
+                .range(segment + 1..)
+                .next()
+                .map_or(Seq::MAX, |(&next, _)| next);
+            let scan = self.read_segment(&state, segment, first, end, n - records.len())?;
+            let complete = scan.records.len() < n - records.len();
+            let mut found = scan.records.iter().map(|r| r.seq).peekable();
+            if complete {
+                // The whole segment was read: what was written and not found
+                // is lost.
+                let written_end = end.min(written_below);
+                if let Some(disk) = state.index.disk() {
+                    for seq in disk.live_runs(first, written_end).flat_map(|(a, b)| a..b) {
+                        while found.next_if(|&f| f < seq).is_some() {}
+                        if found.next_if_eq(&seq).is_none() {
+                            lost.push(seq);
+                        }
+                    }
+                }
+                if let Some(reason) = scan.damage {
+                    damage.push((segment, reason));
+                }
+            }
+            records.extend(scan.records);
+            cursor = end;
+            if end == Seq::MAX {
+                break;
+            }
+        }
+        let mut corrupt = Vec::new();
+        if !lost.is_empty() {
+            let why = damage
+                .iter()
+                .map(|(segment, reason)| {
+                    format!(
+                        "{}: {reason}",
+                        segment_path(&self.inner.shared.dir, *segment).display()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let why = if why.is_empty() {
+                "its record is missing from its segment".to_owned()
+            } else {
+                why
+            };
+            for &seq in &lost {
+                corrupt.push(CorruptRecord {
+                    queue: self.inner.shared.dir.display().to_string(),
+                    seq: Some(seq),
+                    key: seq.to_be_bytes().to_vec(),
+                    stored_len: 0,
+                    reason: DecodeError::Unreadable {
+                        reason: why.clone(),
+                    },
+                });
+            }
+            let (settled, must_request) = state.settle(&lost);
+            self.inner
+                .shared
+                .len
+                .fetch_sub(settled as u64, Ordering::Release);
+            self.inner.lost.fetch_add(settled as u64, Ordering::Relaxed);
+            if must_request {
+                self.inner.commit.request();
+            }
+        }
+        Ok(PeekResult { records, corrupt })
+    }
+
+    /// Reads up to `n` unsettled records of `segment` with a seq in
+    /// `[first, end)`. On damage it goes on from the next mark past it, so
+    /// one bad record costs the records up to that mark, not the segment.
+    fn read_segment(
+        &self,
+        state: &State,
+        segment: u64,
+        first: Seq,
+        end: Seq,
+        n: usize,
+    ) -> Result<SegmentScan> {
+        let mut scan = SegmentScan {
+            records: Vec::new(),
+            damage: None,
+        };
+        let Some(disk) = state.index.disk() else {
+            return Ok(scan);
+        };
+        let path = segment_path(&self.inner.shared.dir, segment);
+        let io = |source| StorageError::LogIo {
+            path: path.clone(),
+            op: "read a segment",
+            source,
+        };
+        let Some(mut reader) =
+            SegmentReader::open(&path, disk.start_offset(segment, first)).map_err(io)?
+        else {
+            scan.damage = Some("the segment file is missing".to_owned());
+            return Ok(scan);
+        };
+        let mut last: Option<Seq> = None;
+        while scan.records.len() < n {
+            match reader.next_step().map_err(io)? {
+                Step::Event(event) => {
+                    let seq = event.seq;
+                    if !in_order(&mut last, seq) {
+                        continue;
+                    }
+                    if seq < first || seq >= end || !state.index.contains(seq) {
+                        continue;
+                    }
+                    scan.records.push(Record {
+                        seq,
+                        enqueued_at_ms: event.enqueued_at_ms,
+                        event_ts_ns: event.event_ts_ns,
+                        payload: event.payload,
+                    });
+                }
+                Step::Other => {}
+                Step::End => break,
+                Step::Damaged { offset, reason } => {
+                    scan.damage = Some(format!("damaged record at offset {offset}: {reason}"));
+                    // Resume at the first mark past the damage.
+                    let resume = disk
+                        .marks_after(segment, offset, end)
+                        .filter(|&(seq, _)| last.is_none_or(|l| seq > l));
+                    match resume {
+                        Some((seq, at)) => {
+                            last = seq.checked_sub(1);
+                            reader.seek(at).map_err(io)?;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok(scan)
     }
 
     /// Blocks until everything appended or settled before the call has
@@ -535,11 +816,20 @@ impl LogQueue {
         self.len() == 0
     }
 
-    /// Damaged regions skipped at open: torn tails truncated plus segments
-    /// whose reading stopped at a damaged record. Details in
-    /// [`LogQueue::recovery`].
+    /// Damaged regions skipped at open (torn tails truncated plus segments
+    /// whose reading stopped at a damaged record; details in
+    /// [`LogQueue::recovery`]), plus records that a read of a log with
+    /// [`LogOptions::records_on_disk`] could not read back since.
     pub fn corrupt_skipped(&self) -> u64 {
-        self.inner.corrupt_skipped
+        self.inner.corrupt_skipped + self.inner.lost.load(Ordering::Relaxed)
+    }
+
+    /// Entries the queue's index holds in memory: one per unsettled record
+    /// (payload included), or, with [`LogOptions::records_on_disk`], one
+    /// per run of consecutive unsettled records plus one per 256 records
+    /// appended to a segment still on disk. For tests and diagnostics.
+    pub fn resident_entries(&self) -> u64 {
+        self.inner.shared.lock().index.resident_entries()
     }
 
     /// What the open found on disk.

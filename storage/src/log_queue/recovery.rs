@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::format::{le_u64, parse_record, parse_segment_name, segment_path, Parsed};
-use super::state::{Entry, Segment};
+use super::index::{Index, NewEvent};
+use super::state::Segment;
 use super::{LogRecovery, FIRST_SEQ};
 use crate::error::{Result, StorageError};
 use crate::record::{Seq, MAX_SEQ};
@@ -35,7 +36,7 @@ pub(super) const QUARANTINE_SUFFIX: &str = ".quarantined";
 
 /// What [`recover`] rebuilt.
 pub(super) struct Recovered {
-    pub(super) index: BTreeMap<Seq, Entry>,
+    pub(super) index: Index,
     pub(super) segments: BTreeMap<u64, Segment>,
     pub(super) next_seq: Seq,
     /// The newest segment's length after any truncation.
@@ -44,8 +45,9 @@ pub(super) struct Recovered {
 }
 
 /// Reads every segment of `dir` in order and rebuilds the state (see the
-/// module docs, "Recovery").
-pub(super) fn recover(dir: &Path) -> Result<Recovered> {
+/// module docs, "Recovery"); `on_disk`: index where the records are
+/// instead of keeping them (see `index.rs`).
+pub(super) fn recover(dir: &Path, on_disk: bool) -> Result<Recovered> {
     let io = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| StorageError::LogIo { path, op, source }
@@ -64,7 +66,7 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
         quarantined.push(quarantine(dir, id)?);
     }
     let mut out = Recovered {
-        index: BTreeMap::new(),
+        index: Index::new(on_disk),
         segments: BTreeMap::new(),
         next_seq: FIRST_SEQ,
         last_len: 0,
@@ -85,11 +87,17 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered> {
         out.segments.insert(id, Segment::new());
         let mut offset = 0usize;
         let mut damage = None;
+        let mut last_event = None;
         while offset < data.len() {
             let rest = data.get(offset..).unwrap_or_default();
             match parse_record(rest) {
                 Ok((record, used)) => {
-                    match apply(&mut out, id, next_id, record) {
+                    let at = Position {
+                        segment: id,
+                        next_segment: next_id,
+                        offset: offset as u64,
+                    };
+                    match apply(&mut out, at, &mut last_event, record) {
                         Ok(Applied::Yes) => {}
                         Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
                             "log queue {}: skipped the record at offset {offset}: {reason}",
@@ -203,9 +211,18 @@ pub(super) enum Applied {
     Skipped(String),
 }
 
-/// Applies one record read from segment `id` (`next_id`: the name of the
-/// segment after it, if any). `Err` is damage: the rest of the segment
-/// cannot be trusted.
+/// Where a record was read.
+#[derive(Clone, Copy)]
+pub(super) struct Position {
+    pub(super) segment: u64,
+    /// The name of the segment after it, if any.
+    pub(super) next_segment: Option<u64>,
+    pub(super) offset: u64,
+}
+
+/// Applies one record read at `at`; `last_event` is the seq of the last
+/// event applied from the same segment. `Err` is damage: the rest of the
+/// segment cannot be trusted.
 ///
 /// An event's seq must lie in `[id, next_id)`: a segment is named after the
 /// next seq when it is created, so the writer never puts an event anywhere
@@ -214,12 +231,18 @@ pub(super) enum Applied {
 /// at run time. An event outside that range (crafted or corrupt data) would
 /// be counted live in one segment and settled in another, which the first
 /// open then deletes with its unsettled events: so it is damage.
+///
+/// An event whose seq is not above the segment's previous event is skipped
+/// and reported: the writer assigns seqs in order, and a log whose records
+/// stay on disk finds an event by reading its segment forward from a
+/// lower seq, so it could not serve such an event (and reads skip it too).
 pub(super) fn apply(
     out: &mut Recovered,
-    id: u64,
-    next_id: Option<u64>,
+    at: Position,
+    last_event: &mut Option<Seq>,
     record: Parsed<'_>,
 ) -> Result<Applied, String> {
+    let (id, next_id) = (at.segment, at.next_segment);
     match record {
         Parsed::Event {
             seq,
@@ -243,14 +266,23 @@ pub(super) fn apply(
                     "event seq {seq} is at or above the next segment's first seq {next_id}"
                 ));
             }
+            if let Some(last) = last_event.filter(|&last| seq <= last) {
+                return Ok(Applied::Skipped(format!(
+                    "event seq {seq} is not above the segment's previous event seq {last}"
+                )));
+            }
+            *last_event = Some(seq);
             out.next_seq = out.next_seq.max(seq.saturating_add(1));
             out.report.events += 1;
-            let entry = Entry {
+            let event = NewEvent {
+                seq,
+                segment: id,
+                offset: at.offset,
                 enqueued_at_ms,
                 event_ts_ns,
-                payload: payload.into(),
+                payload,
             };
-            if out.index.insert(seq, entry).is_none() {
+            if out.index.insert(event) {
                 if let Some(segment) = out.segments.get_mut(&id) {
                     segment.live += 1;
                 }
@@ -278,7 +310,7 @@ pub(super) fn apply(
                          ever assigned ({MAX_SEQ})"
                     )));
                 }
-                seqs.extend(out.index.range(lo..hi.max(lo)).map(|(&seq, _)| seq));
+                seqs.extend(out.index.live_in(lo, hi));
             }
             settle_recovered(out, id, seqs.into_iter());
         }
@@ -291,7 +323,7 @@ pub(super) fn settle_recovered(out: &mut Recovered, id: u64, seqs: impl Iterator
     let mut min_segment = u64::MAX;
     for seq in seqs {
         out.next_seq = out.next_seq.max(seq.saturating_add(1));
-        if out.index.remove(&seq).is_none() {
+        if !out.index.remove(seq) {
             continue;
         }
         out.report.settled += 1;

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::format::{encode_settled, encode_settled_ranges, SETTLE_CHUNK};
+use super::index::Index;
 use crate::record::Seq;
 
 /// One segment's bookkeeping.
@@ -38,17 +39,10 @@ pub(super) struct Chunk {
     pub(super) bytes: Vec<u8>,
 }
 
-/// One unsettled record.
-pub(super) struct Entry {
-    pub(super) enqueued_at_ms: u64,
-    pub(super) event_ts_ns: i64,
-    pub(super) payload: Box<[u8]>,
-}
-
 pub(super) struct State {
     pub(super) next_seq: Seq,
-    /// The unsettled records.
-    pub(super) index: BTreeMap<Seq, Entry>,
+    /// The unsettled records (in memory, or where they are on disk).
+    pub(super) index: Index,
     /// Every segment on disk (or about to be created), by name.
     pub(super) segments: BTreeMap<u64, Segment>,
     /// The segment appended to.
@@ -115,7 +109,7 @@ impl State {
         let mut settled = Vec::with_capacity(seqs.len());
         let mut min_segment = u64::MAX;
         for &seq in seqs {
-            if self.index.remove(&seq).is_none() {
+            if !self.index.remove(seq) {
                 continue;
             }
             settled.push(seq);
@@ -177,6 +171,10 @@ impl State {
                 newest_surviving = Some(id);
             }
         }
+        for &id in &dead {
+            let next = self.segments.range(id + 1..).next().map(|(&next, _)| next);
+            self.index.forget_segment(id, next);
+        }
         for id in &dead {
             self.segments.remove(id);
         }
@@ -189,18 +187,7 @@ impl State {
     /// Queues a settled-ranges record for every seq in `[from, current)`
     /// not in the index (see [`State::take_deletable`]).
     pub(super) fn carry_settled(&mut self, from: u64) {
-        let to = self.current;
-        let mut ranges = Vec::new();
-        let mut lo = from;
-        for &seq in self.index.range(from..to).map(|(seq, _)| seq) {
-            if seq > lo {
-                ranges.push((lo, seq));
-            }
-            lo = seq.saturating_add(1);
-        }
-        if lo < to {
-            ranges.push((lo, to));
-        }
+        let ranges = self.index.gaps_in(from, self.current);
         if ranges.is_empty() {
             return;
         }

@@ -1,14 +1,26 @@
 //! `plexus queue stats|drop`: look at and clear the durable queues of a
-//! data directory while the daemon is stopped: the retry queues in the sled
-//! database under `queue/`, and the write-ahead logs under `wal/<name>/`
-//! (shown as `<name>.ahead`). While a daemon holds the directory, both go
+//! data directory while the daemon is stopped: the retry and spill queues
+//! under `backlog/<name>.retry|.spill/`, the write-ahead logs under
+//! `wal/<name>/` (shown as `<name>.ahead`), and what an earlier version left
+//! in the sled database under `queue/`. While a daemon holds the directory, both go
 //! through its admin API instead (on `<data_dir>/plexus.sock`, or the
 //! socket given): `stats` shows the live queues, `drop` empties a
 //! notifier's retry and spill queues without stopping anything.
 
+use plexus_engine::{backlog_logs, backlog_options, BACKLOG_DIR};
 use plexus_storage::{LogOptions, LogQueue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The retry and spill queues of a data directory, by queue name.
+fn backlogs(data_dir: &Path) -> Vec<(String, PathBuf)> {
+    backlog_logs(&data_dir.join(BACKLOG_DIR))
+}
+
+fn open_backlog(dir: &Path) -> plexus_storage::Result<LogQueue> {
+    LogQueue::open(dir, backlog_options(Duration::from_millis(1)))
+}
 
 /// The write-ahead log directories of a data directory, by plugin queue name.
 fn write_ahead_logs(data_dir: &Path) -> Vec<(String, PathBuf)> {
@@ -68,8 +80,15 @@ pub async fn stats(data_dir: &Path, socket: Option<&Path>) -> ExitCode {
         }
     };
     let logs = write_ahead_logs(data_dir);
-    if names.is_empty() && logs.is_empty() {
+    let backlogs = backlogs(data_dir);
+    if names.is_empty() && logs.is_empty() && backlogs.is_empty() {
         println!("no queues in {}", data_dir.display());
+    }
+    for (name, dir) in backlogs {
+        match open_backlog(&dir) {
+            Ok(log) => println!("{name}\t{} events", log.len()),
+            Err(err) => println!("{name}\tunreadable: {err}"),
+        }
     }
     for name in names {
         match store.queue(&name) {
@@ -160,7 +179,14 @@ pub async fn drop(data_dir: &Path, plugin: &str, socket: Option<&Path>) -> ExitC
         .into_iter()
         .filter(|(name, _)| name == plugin || format!("{name}.ahead") == plugin)
         .collect();
-    if matching.is_empty() && matching_logs.is_empty() {
+    let matching_backlogs: Vec<(String, PathBuf)> = backlogs(data_dir)
+        .into_iter()
+        .filter(|(name, _)| {
+            name == plugin
+                || name.strip_suffix(".retry").or(name.strip_suffix(".spill")) == Some(plugin)
+        })
+        .collect();
+    if matching.is_empty() && matching_logs.is_empty() && matching_backlogs.is_empty() {
         eprintln!("plexus queue drop: no queue named {plugin:?} (see `plexus queue stats`)");
         return ExitCode::FAILURE;
     }
@@ -175,6 +201,23 @@ pub async fn drop(data_dir: &Path, plugin: &str, socket: Option<&Path>) -> ExitC
         };
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => println!("dropped {name}.ahead ({len} events)"),
+            Err(err) => {
+                eprintln!("plexus queue drop: removing {}: {err}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for (name, dir) in matching_backlogs {
+        // Opening takes the log's lock: a running daemon makes this fail.
+        let len = match open_backlog(&dir) {
+            Ok(log) => log.len(),
+            Err(err) => {
+                eprintln!("plexus queue drop: {name}: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => println!("dropped {name} ({len} events)"),
             Err(err) => {
                 eprintln!("plexus queue drop: removing {}: {err}", dir.display());
                 return ExitCode::FAILURE;
