@@ -50,11 +50,15 @@ pub enum QueueStoreError {
 /// The directory of the retry and spill queues under a data directory.
 pub const BACKLOG_DIR: &str = "backlog";
 
-/// The options of a retry or spill queue's log.
-pub fn backlog_options(max_flush_delay: Duration) -> LogOptions {
+/// The options of a retry or spill queue's log: records on disk;
+/// `fsync`: also fdatasync at every group commit (the engine's
+/// `write_ahead_fsync`, so an event keeps the same guarantee when it moves
+/// from the write-ahead log to a backlog).
+pub fn backlog_options(max_flush_delay: Duration, fsync: bool) -> LogOptions {
     LogOptions::default()
         .records_on_disk(true)
         .max_flush_delay(max_flush_delay)
+        .fsync(fsync)
 }
 
 /// The store all queues of one engine live in.
@@ -73,7 +77,8 @@ impl QueueStore {
     /// Opens (or creates) the store under `data_dir`; a blocking open runs
     /// off the runtime.
     ///
-    /// `wal_fsync`: the write-ahead logs also fdatasync at every group commit.
+    /// `wal_fsync`: the write-ahead logs and the retry and spill queues
+    /// also fdatasync at every group commit.
     pub async fn open(
         data_dir: &Path,
         max_flush_delay: Duration,
@@ -116,7 +121,7 @@ impl QueueStore {
         let name = name.to_owned();
         let wal_dir = self.wal_dir.join(&name);
         let backlog_dir = self.backlog_dir.clone();
-        let backlog = backlog_options(self.max_flush_delay);
+        let backlog = backlog_options(self.max_flush_delay, self.wal_fsync);
         let options = LogOptions::default()
             .max_flush_delay(self.max_flush_delay)
             .fsync(self.wal_fsync);
@@ -188,7 +193,9 @@ impl QueueStore {
                 }
                 // As below: one held elsewhere or damaged is for `plexus
                 // queue stats` to report.
-                if let Ok(log) = LogQueue::open(&dir, backlog_options(Duration::from_millis(1))) {
+                if let Ok(log) =
+                    LogQueue::open(&dir, backlog_options(Duration::from_millis(1), false))
+                {
                     if !log.is_empty() {
                         found.push((name, log.len()));
                     }

@@ -1,5 +1,5 @@
-//! Durable FIFO queues of byte records on sled 0.34, bounded by count and
-//! age, with group commit.
+//! Durable FIFO queues of byte records, bounded by count and age, with
+//! group commit: logs of segment files, and queues on sled 0.34.
 //!
 //! This crate exists so that the engine can keep events it could not deliver
 //! (or, in write-ahead mode, events not yet delivered) across plugin and
@@ -13,12 +13,15 @@
 //!   only grows, across restarts too; O(1) [`Queue::len`]; bounded by count
 //!   ([`QueueOptions::max_len`], checked atomically with the write) and by age
 //!   ([`Queue::drop_older_than`]).
-//! - A [`LogQueue`] is a write-ahead queue in a directory of its own: an
-//!   append-only log of segment files with the unsettled records in memory,
-//!   for the engine's `write_ahead` durability, where every event is queued
-//!   and settled within moments; its per-record cost is an append to a
-//!   buffer, written with one `write(2)` per group commit (see
-//!   `log_queue/mod.rs` for its format, durability and recovery).
+//! - A [`LogQueue`] is a queue in a directory of its own: an append-only log
+//!   of segment files; its per-record cost is an append to a buffer, written
+//!   with one `write(2)` per group commit (see `log_queue/mod.rs` for its
+//!   format, durability and recovery). By default the unsettled records
+//!   are also kept in memory: the engine's `write_ahead` queue, where every
+//!   event is queued and settled within moments. With
+//!   [`LogOptions::records_on_disk`] only runs of unsettled seqs and a mark
+//!   per 256 records are, and reads go to the segments: the engine's retry
+//!   and spill queues, whose memory must not grow with their length.
 //! - [`Store::stall_watch`] tells, without keeping the store open, how long
 //!   sled's writes and flushes have been in progress with none finishing:
 //!   sled 0.34 can stop for good under a heavy write load (see

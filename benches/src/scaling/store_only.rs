@@ -41,7 +41,7 @@ pub fn drain(dir: &Path, sample_every: Duration) -> Result<StoreDrain> {
         .ok_or_else(|| Error::new(format!("no retry queue in {}: {logs:?}", path.display())))?;
     let queue = LogQueue::open(
         log_dir,
-        plexus_engine::backlog_options(Duration::from_millis(2)),
+        plexus_engine::backlog_options(Duration::from_millis(2), false),
     )
     .with_context(|| format!("opening the queue {name}"))?;
     let records = queue.len();

@@ -6,8 +6,11 @@
 //! A [`LogQueue`] instead appends a small record to an in-memory buffer that
 //! one flusher thread writes to a segment file with a single `write(2)` per
 //! group commit, and settles (removes) records by appending one more record
-//! that lists their sequence numbers. Reads never touch the disk: the
-//! unsettled records are kept in memory.
+//! that lists their sequence numbers. By default reads never touch the
+//! disk: the unsettled records are kept in memory. With
+//! [`LogOptions::records_on_disk`] only where they are is kept, and reads
+//! go to the segments: the engine's retry and spill queues, which may hold
+//! millions of records, are such logs.
 //!
 //! # Semantics (those of [`crate::Queue`] as the engine uses it)
 //!
@@ -40,10 +43,26 @@
 //!
 //! # Memory
 //!
-//! Every unsettled record (payload included) stays in memory until settled,
-//! so the memory used is bounded only by what the caller keeps in flight:
-//! the engine's per-plugin in-flight limits bound it in write-ahead mode.
-//! This is not a store for a large backlog; the sled [`crate::Queue`] is.
+//! By default every unsettled record (payload included) stays in memory
+//! until settled, so the memory used is bounded only by what the caller
+//! keeps in flight: the engine's per-plugin in-flight limits bound it in
+//! write-ahead mode.
+//!
+//! With [`LogOptions::records_on_disk`] (see `index.rs`) the memory is:
+//! one entry per *run* of consecutive unsettled seqs (a FIFO that is
+//! appended at one end and settled at the other is one run, whatever its
+//! length; each record settled between two unsettled ones adds one), one
+//! mark (seq and offset, about 16 bytes plus the map's overhead) per 256
+//! events of each segment still on disk, and per segment its bookkeeping
+//! and oldest event timestamp. 2 M records of 300 bytes are one run and
+//! about 7 800 marks. [`LogQueue::peek_from`] then flushes what was
+//! appended (so it is in the files) and reads forward from the mark at or
+//! below the first wanted seq, at most 255 events before it, skipping
+//! settled records; a record that cannot be read back (damaged or missing
+//! after the open) is settled and returned in [`PeekResult::corrupt`], and
+//! the read goes on from the next mark. [`LogQueue::drop_older_than`] reads
+//! only the segments whose oldest timestamp is below the cutoff. Appends,
+//! removals and [`LogQueue::len`] stay in memory, as by default.
 //!
 //! # On disk
 //!
@@ -111,11 +130,13 @@
 //! # Layout of this module
 //!
 //! As Vector's `disk_v2` buffer, one concern per file, each testable alone:
-//! `format.rs` (the bytes of a record and of a segment's name), `state.rs`
-//! (the in-memory index, the segments' bookkeeping and the bytes queued
-//! for the flusher), `writer.rs` (the flusher: writes, syncs, deletes dead
-//! segments) and `recovery.rs` (rebuilding the state from the segments at
-//! open). This file holds the public API.
+//! `format.rs` (the bytes of a record and of a segment's name), `index.rs`
+//! (the unsettled records, in memory or as runs and marks), `state.rs`
+//! (the index, the segments' bookkeeping and the bytes queued for the
+//! flusher), `writer.rs` (the flusher: writes, syncs, deletes dead
+//! segments), `reader.rs` (reading records back from a segment) and
+//! `recovery.rs` (rebuilding the state from the segments at open). This
+//! file holds the public API.
 
 pub(crate) mod format;
 mod index;
@@ -265,9 +286,11 @@ struct Inner {
 /// A write-ahead queue of byte records in a directory of log segments (see
 /// the module docs). Cheap to clone; clones share the queue.
 ///
-/// `append`, `remove`, `drop_older_than`, `peek_oldest` and `len` never
-/// touch the disk (they take an in-memory lock). `flush` blocks until the
-/// flusher wrote; `flush_async` never blocks.
+/// `append`, `remove` and `len` never touch the disk (they take an
+/// in-memory lock); nor do `drop_older_than` and `peek_oldest` unless
+/// [`LogOptions::records_on_disk`] is set, when they flush and read the
+/// segments. `flush` blocks until the flusher wrote; `flush_async` never
+/// blocks.
 #[derive(Clone)]
 pub struct LogQueue {
     inner: Arc<Inner>,

@@ -19,7 +19,7 @@ fn backlogs(data_dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn open_backlog(dir: &Path) -> plexus_storage::Result<LogQueue> {
-    LogQueue::open(dir, backlog_options(Duration::from_millis(1)))
+    LogQueue::open(dir, backlog_options(Duration::from_millis(1), false))
 }
 
 /// The write-ahead log directories of a data directory, by plugin queue name.
