@@ -15,7 +15,7 @@
 //!
 //! The actors reach plugins through [`NotifierTransport`](transport::NotifierTransport)
 //! and queues through [`RecordQueue`](queue::RecordQueue), two small traits:
-//! the engine plugs in the tonic client and the sled queue, tests and
+//! the engine plugs in the tonic client and the storage queues, tests and
 //! benchmarks plug in in-process fakes.
 
 pub mod counters;

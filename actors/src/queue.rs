@@ -1,6 +1,6 @@
 //! The durable queue as the actors see it.
 //!
-//! A small trait over `plexus-storage` (sled) so another store could serve
+//! A small trait over `plexus-storage` (its log queues) so another store could serve
 //! and so unit tests can use [`MemoryQueue`]. Only the delivery ledger
 //! ([`crate::delivery::ledger`]) calls them. Every method may block on disk:
 //! they run on blocking threads, never on an arbiter, except

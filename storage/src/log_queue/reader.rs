@@ -46,6 +46,16 @@ pub(super) fn in_order(last: &mut Option<Seq>, seq: Seq) -> bool {
     true
 }
 
+/// The next record's bytes, framed but not yet checked.
+pub(super) enum Frame<'a> {
+    /// A whole record (header and body): check it with `parse_record`.
+    Record(&'a [u8]),
+    /// The end of what the file held when it was opened.
+    End,
+    /// A record whose frame does not fit in the file, at this offset.
+    Damaged { offset: u64, reason: String },
+}
+
 /// A forward reader over one segment file.
 pub(super) struct SegmentReader {
     file: BufReader<File>,
@@ -76,7 +86,6 @@ impl SegmentReader {
     }
 
     /// The offset of the next record.
-    #[cfg(test)]
     pub(super) fn offset(&self) -> u64 {
         self.offset
     }
@@ -88,14 +97,20 @@ impl SegmentReader {
         Ok(())
     }
 
-    /// Reads the next record.
-    pub(super) fn next_step(&mut self) -> std::io::Result<Step> {
+    /// The file's length when it was opened.
+    pub(super) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Reads the next record's bytes. A frame that does not fit in the
+    /// file leaves the offset where it starts.
+    pub(super) fn next_frame(&mut self) -> std::io::Result<Frame<'_>> {
         let at = self.offset;
         let left = self.end - at;
         if left == 0 {
-            return Ok(Step::End);
+            return Ok(Frame::End);
         }
-        let damaged = |reason: String| Ok(Step::Damaged { offset: at, reason });
+        let damaged = |reason: String| Ok(Frame::Damaged { offset: at, reason });
         if left < FRAME_HEADER as u64 {
             return damaged(format!(
                 "torn record header ({left} of {FRAME_HEADER} bytes)"
@@ -105,10 +120,12 @@ impl SegmentReader {
         self.frame.resize(FRAME_HEADER, 0);
         self.file.read_exact(&mut self.frame)?;
         let Some(len) = le_u32(&self.frame, 4) else {
+            self.seek(at)?;
             return damaged("unreadable length".to_owned());
         };
         let total = FRAME_HEADER as u64 + u64::from(len);
         if total > left {
+            self.seek(at)?;
             return damaged(format!(
                 "record body of {len} bytes runs past the end of the file ({} bytes left)",
                 left - FRAME_HEADER as u64
@@ -118,7 +135,18 @@ impl SegmentReader {
         self.frame.resize(total as usize, 0);
         self.file.read_exact(&mut self.frame[FRAME_HEADER..])?;
         self.offset = at + total;
-        match parse_record(&self.frame) {
+        Ok(Frame::Record(&self.frame))
+    }
+
+    /// Reads the next record, checked.
+    pub(super) fn next_step(&mut self) -> std::io::Result<Step> {
+        let at = self.offset;
+        let frame = match self.next_frame()? {
+            Frame::Record(frame) => frame,
+            Frame::End => return Ok(Step::End),
+            Frame::Damaged { offset, reason } => return Ok(Step::Damaged { offset, reason }),
+        };
+        match parse_record(frame) {
             Ok((
                 Parsed::Event {
                     seq,
@@ -134,7 +162,7 @@ impl SegmentReader {
                 payload: payload.to_vec(),
             })),
             Ok(_) => Ok(Step::Other),
-            Err(reason) => damaged(reason),
+            Err(reason) => Ok(Step::Damaged { offset: at, reason }),
         }
     }
 }

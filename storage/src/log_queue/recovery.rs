@@ -26,6 +26,7 @@ use std::path::Path;
 
 use super::format::{le_u64, parse_record, parse_segment_name, segment_path, Parsed};
 use super::index::{Index, NewEvent};
+use super::reader::{Frame, SegmentReader};
 use super::state::Segment;
 use super::{LogRecovery, FIRST_SEQ};
 use crate::error::{Result, StorageError};
@@ -82,48 +83,63 @@ pub(super) fn recover(dir: &Path, on_disk: bool) -> Result<Recovered> {
         // Every event of this segment is below the next segment's name.
         let next_id = ids.get(i + 1).copied();
         let path = segment_path(dir, id);
-        let data = std::fs::read(&path).map_err(io("read a segment", &path))?;
         out.next_seq = out.next_seq.max(id);
         out.segments.insert(id, Segment::new());
-        let mut offset = 0usize;
+        // Read through a small buffer, one record at a time: an open costs
+        // the same memory for a segment of 8 MiB as for one of 8 KiB.
+        let mut reader = SegmentReader::open(&path, 0)
+            .map_err(io("read a segment", &path))?
+            .ok_or_else(|| StorageError::LogIo {
+                path: path.clone(),
+                op: "read a segment",
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
+        let file_len = reader.end();
+        let mut offset = 0u64;
         let mut damage = None;
         let mut last_event = None;
-        while offset < data.len() {
-            let rest = data.get(offset..).unwrap_or_default();
-            match parse_record(rest) {
-                Ok((record, used)) => {
-                    let at = Position {
-                        segment: id,
-                        next_segment: next_id,
-                        offset: offset as u64,
-                    };
-                    match apply(&mut out, at, &mut last_event, record) {
-                        Ok(Applied::Yes) => {}
-                        Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
-                            "log queue {}: skipped the record at offset {offset}: {reason}",
-                            path.display()
-                        )),
-                        Err(reason) => {
-                            damage = Some(reason);
-                            break;
-                        }
-                    }
-                    offset += used;
+        loop {
+            let record = match reader.next_frame().map_err(io("read a segment", &path))? {
+                Frame::End => break,
+                Frame::Damaged { reason, .. } => {
+                    damage = Some(reason);
+                    break;
                 }
+                Frame::Record(bytes) => match parse_record(bytes) {
+                    Ok((record, _)) => record,
+                    Err(reason) => {
+                        damage = Some(reason);
+                        break;
+                    }
+                },
+            };
+            let at = Position {
+                segment: id,
+                next_segment: next_id,
+                offset,
+            };
+            match apply(&mut out, at, &mut last_event, record) {
+                Ok(Applied::Yes) => {}
+                Ok(Applied::Skipped(reason)) => out.report.corrupt.push(format!(
+                    "log queue {}: skipped the record at offset {offset}: {reason}",
+                    path.display()
+                )),
                 Err(reason) => {
                     damage = Some(reason);
                     break;
                 }
             }
+            offset = reader.offset();
         }
+        drop(reader);
         if let Some(reason) = damage {
-            let skipped = (data.len() - offset) as u64;
+            let skipped = file_len - offset;
             if is_last {
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)
                     .map_err(io("open the last segment to truncate it", &path))?;
-                file.set_len(offset as u64)
+                file.set_len(offset)
                     .map_err(io("truncate the torn tail of the last segment", &path))?;
                 out.report.torn_tail_bytes += skipped;
                 out.report.corrupt.push(format!(
@@ -136,7 +152,7 @@ pub(super) fn recover(dir: &Path, on_disk: bool) -> Result<Recovered> {
                 // read must not be read by a later one, whose view of the
                 // neighbouring segments may differ (a segment this open
                 // deletes no longer bounds the seqs of the one before it).
-                let aside = cut_aside(&path, &data, offset)?;
+                let aside = cut_aside(&path, offset)?;
                 out.report.corrupt.push(format!(
                     "log queue {}: damaged record at offset {offset}: {reason}; the remaining \
                      {skipped} bytes of this segment were cut off and moved aside to {}",
@@ -146,7 +162,7 @@ pub(super) fn recover(dir: &Path, on_disk: bool) -> Result<Recovered> {
             }
         }
         if is_last {
-            out.last_len = offset as u64;
+            out.last_len = offset;
         }
     }
     Ok(out)
@@ -155,11 +171,11 @@ pub(super) fn recover(dir: &Path, on_disk: bool) -> Result<Recovered> {
 /// The suffix of the file that keeps the bytes cut off a damaged segment.
 pub(super) const DAMAGED_SUFFIX: &str = ".damaged";
 
-/// Moves the bytes of segment `path` (read as `data`) from `offset` on to
-/// `<name>.damaged` (owner-only, replacing an older one) and cuts the
-/// segment there; returns where the bytes went.
-fn cut_aside(path: &Path, data: &[u8], offset: usize) -> Result<std::path::PathBuf> {
-    use std::io::Write as _;
+/// Moves the bytes of segment `path` from `offset` on to `<name>.damaged`
+/// (owner-only, replacing an older one) and cuts the segment there; returns
+/// where the bytes went.
+fn cut_aside(path: &Path, offset: u64) -> Result<std::path::PathBuf> {
+    use std::io::{Seek as _, SeekFrom};
     let io = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| StorageError::LogIo { path, op, source }
@@ -175,12 +191,17 @@ fn cut_aside(path: &Path, data: &[u8], offset: usize) -> Result<std::path::PathB
         .map_err(io("create the file for a damaged segment's tail", &aside))?;
     // Not synced: the bytes are unreadable to the log whatever happens,
     // and are kept for whoever investigates (best effort, like the cut).
-    file.write_all(data.get(offset..).unwrap_or_default())
-        .map_err(io("write a damaged segment's tail aside", &aside))?;
-    std::fs::OpenOptions::new()
+    let mut segment = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .open(path)
-        .and_then(|segment| segment.set_len(offset as u64))
+        .map_err(io("open a damaged segment", path))?;
+    segment
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| std::io::copy(&mut segment, &mut file))
+        .map_err(io("write a damaged segment's tail aside", &aside))?;
+    segment
+        .set_len(offset)
         .map_err(io("cut the damaged tail off a segment", path))?;
     Ok(aside)
 }
