@@ -214,6 +214,19 @@ impl Index {
 impl DiskIndex {
     fn insert(&mut self, event: &NewEvent<'_>) -> bool {
         let seq = event.seq;
+        // The common case, an append: the newest run ends right below it.
+        let extended = match self.runs.last_entry() {
+            Some(mut newest) if *newest.get() == seq => {
+                *newest.get_mut() = seq.saturating_add(1);
+                true
+            }
+            _ => false,
+        };
+        if extended {
+            self.len += 1;
+            self.note(event);
+            return true;
+        }
         if self.contains(seq) {
             return false;
         }
@@ -237,6 +250,14 @@ impl DiskIndex {
         };
         self.runs.insert(lo, hi);
         self.len += 1;
+        self.note(event);
+        true
+    }
+
+    /// Records an indexed event's mark (one in [`MARK_EVERY`]) and
+    /// timestamp.
+    fn note(&mut self, event: &NewEvent<'_>) {
+        let seq = event.seq;
         let last_mark = self
             .marks
             .range(event.segment..)
@@ -247,7 +268,6 @@ impl DiskIndex {
         }
         let oldest = self.oldest_ts.entry(event.segment).or_insert(i64::MAX);
         *oldest = (*oldest).min(event.event_ts_ns);
-        true
     }
 
     fn remove(&mut self, seq: Seq) -> bool {
