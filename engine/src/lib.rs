@@ -33,5 +33,7 @@ pub use blocking::{BlockingEngine, Bus};
 pub use config::{ConfigError, PluginConfig, PluginsFile};
 pub use engine::{Engine, EngineError, PluginStats};
 pub use host::{HostError, HostOptions, LaunchSpec, PluginHandle, Step};
-pub use queues::{backlog_logs, backlog_options, QueueStoreError, BACKLOG_DIR};
+pub use queues::{
+    backlog_logs, backlog_options, queue_dirs, queue_owner, QueueStoreError, BACKLOG_DIR,
+};
 pub use settings::EngineSettings;

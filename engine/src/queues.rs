@@ -171,11 +171,7 @@ impl QueueStore {
             let is_claimed = |base: &str| claimed.iter().any(|name| name == base);
             let mut found = Vec::new();
             for name in store.names()? {
-                let base = name
-                    .strip_suffix(".retry")
-                    .or_else(|| name.strip_suffix(".spill"))
-                    .unwrap_or(&name);
-                if is_claimed(base) {
+                if is_claimed(queue_owner(&name)) {
                     continue;
                 }
                 let len = store.queue(&name)?.len();
@@ -183,36 +179,25 @@ impl QueueStore {
                     found.push((name, len));
                 }
             }
-            for (name, dir) in backlog_logs(&backlog_dir) {
-                let base = name
-                    .strip_suffix(".retry")
-                    .or_else(|| name.strip_suffix(".spill"))
-                    .unwrap_or(&name);
-                if is_claimed(base) {
+            // Each log with what it is called and how it opens. One that
+            // another process holds (or a damaged one) is reported by
+            // `plexus queue stats`, not here.
+            let backlogs = backlog_logs(&backlog_dir).into_iter().map(|(name, dir)| {
+                let owner = queue_owner(&name).to_owned();
+                let options = backlog_options(Duration::from_millis(1), false);
+                (owner, name, dir, options)
+            });
+            let write_ahead = queue_dirs(&wal_dir).into_iter().map(|(name, dir)| {
+                let label = format!("{name}.ahead");
+                (name, label, dir, LogOptions::default())
+            });
+            for (owner, label, dir, options) in backlogs.chain(write_ahead) {
+                if is_claimed(&owner) {
                     continue;
                 }
-                // As below: one held elsewhere or damaged is for `plexus
-                // queue stats` to report.
-                if let Ok(log) =
-                    LogQueue::open(&dir, backlog_options(Duration::from_millis(1), false))
-                {
+                if let Ok(log) = LogQueue::open(&dir, options) {
                     if !log.is_empty() {
-                        found.push((name, log.len()));
-                    }
-                }
-            }
-            if let Ok(entries) = std::fs::read_dir(&wal_dir) {
-                for entry in entries.filter_map(Result::ok) {
-                    let base = entry.file_name().to_string_lossy().into_owned();
-                    if is_claimed(&base) || !entry.path().is_dir() {
-                        continue;
-                    }
-                    // A log another process holds (or a damaged one) is
-                    // reported by `plexus queue stats`, not here.
-                    if let Ok(log) = LogQueue::open(entry.path(), LogOptions::default()) {
-                        if !log.is_empty() {
-                            found.push((format!("{base}.ahead"), log.len()));
-                        }
+                        found.push((label, log.len()));
                     }
                 }
             }
@@ -239,13 +224,13 @@ impl QueueStore {
     }
 }
 
-/// The retry and spill queues under a backlog directory, by queue name
-/// (`<name>.retry`, `<name>.spill`), sorted.
-pub fn backlog_logs(backlog_dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(backlog_dir) else {
+/// The queue directories (one log each) under `parent`, by name, sorted;
+/// none when `parent` does not exist.
+pub fn queue_dirs(parent: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
         return Vec::new();
     };
-    let mut logs: Vec<(String, PathBuf)> = entries
+    let mut dirs: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter(|entry| entry.path().is_dir())
         .map(|entry| {
@@ -254,10 +239,26 @@ pub fn backlog_logs(backlog_dir: &Path) -> Vec<(String, PathBuf)> {
                 entry.path(),
             )
         })
-        .filter(|(name, _)| name.ends_with(".retry") || name.ends_with(".spill"))
         .collect();
-    logs.sort();
+    dirs.sort();
+    dirs
+}
+
+/// The retry and spill queues under a backlog directory, by queue name
+/// (`<name>.retry`, `<name>.spill`), sorted.
+pub fn backlog_logs(backlog_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut logs = queue_dirs(backlog_dir);
+    logs.retain(|(name, _)| name.ends_with(".retry") || name.ends_with(".spill"));
     logs
+}
+
+/// The notifier a retry or spill queue belongs to: its name without the
+/// `.retry` or `.spill` suffix.
+pub fn queue_owner(queue_name: &str) -> &str {
+    queue_name
+        .strip_suffix(".retry")
+        .or_else(|| queue_name.strip_suffix(".spill"))
+        .unwrap_or(queue_name)
 }
 
 /// Records moved from the sled store to a backlog log at a time.

@@ -7,7 +7,7 @@
 //! socket given): `stats` shows the live queues, `drop` empties a
 //! notifier's retry and spill queues without stopping anything.
 
-use plexus_engine::{backlog_logs, backlog_options, BACKLOG_DIR};
+use plexus_engine::{backlog_logs, backlog_options, queue_dirs, queue_owner, BACKLOG_DIR};
 use plexus_storage::{LogOptions, LogQueue, Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,21 +24,7 @@ fn open_backlog(dir: &Path) -> plexus_storage::Result<LogQueue> {
 
 /// The write-ahead log directories of a data directory, by plugin queue name.
 fn write_ahead_logs(data_dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(data_dir.join("wal")) else {
-        return Vec::new();
-    };
-    let mut logs: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .map(|entry| {
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            )
-        })
-        .collect();
-    logs.sort();
-    logs
+    queue_dirs(&data_dir.join("wal"))
 }
 
 fn open(data_dir: &Path) -> Result<Store, String> {
@@ -166,50 +152,27 @@ pub async fn drop(data_dir: &Path, plugin: &str, socket: Option<&Path>) -> ExitC
     let names = store.names().unwrap_or_default();
     let matching: Vec<String> = names
         .into_iter()
-        .filter(|name| {
-            name == plugin
-                || name
-                    .strip_suffix(".retry")
-                    .or(name.strip_suffix(".spill"))
-                    .or(name.strip_suffix(".ahead"))
-                    == Some(plugin)
-        })
+        .filter(|name| name == plugin || queue_owner(name) == plugin)
         .collect();
-    let matching_logs: Vec<(String, PathBuf)> = write_ahead_logs(data_dir)
+    // Every log to drop, with the name it is shown under and how it opens.
+    let mut matching_logs: Vec<(String, PathBuf, LogOptions)> = write_ahead_logs(data_dir)
         .into_iter()
         .filter(|(name, _)| name == plugin || format!("{name}.ahead") == plugin)
+        .map(|(name, dir)| (format!("{name}.ahead"), dir, LogOptions::default()))
         .collect();
-    let matching_backlogs: Vec<(String, PathBuf)> = backlogs(data_dir)
-        .into_iter()
-        .filter(|(name, _)| {
-            name == plugin
-                || name.strip_suffix(".retry").or(name.strip_suffix(".spill")) == Some(plugin)
-        })
-        .collect();
-    if matching.is_empty() && matching_logs.is_empty() && matching_backlogs.is_empty() {
+    matching_logs.extend(
+        backlogs(data_dir)
+            .into_iter()
+            .filter(|(name, _)| name == plugin || queue_owner(name) == plugin)
+            .map(|(name, dir)| (name, dir, backlog_options(Duration::from_millis(1), false))),
+    );
+    if matching.is_empty() && matching_logs.is_empty() {
         eprintln!("plexus queue drop: no queue named {plugin:?} (see `plexus queue stats`)");
         return ExitCode::FAILURE;
     }
-    for (name, dir) in matching_logs {
+    for (name, dir, options) in matching_logs {
         // Opening takes the log's lock: a running daemon makes this fail.
-        let len = match LogQueue::open(&dir, LogOptions::default()) {
-            Ok(log) => log.len(),
-            Err(err) => {
-                eprintln!("plexus queue drop: {name}.ahead: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => println!("dropped {name}.ahead ({len} events)"),
-            Err(err) => {
-                eprintln!("plexus queue drop: removing {}: {err}", dir.display());
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    for (name, dir) in matching_backlogs {
-        // Opening takes the log's lock: a running daemon makes this fail.
-        let len = match open_backlog(&dir) {
+        let len = match LogQueue::open(&dir, options) {
             Ok(log) => log.len(),
             Err(err) => {
                 eprintln!("plexus queue drop: {name}: {err}");
