@@ -91,16 +91,29 @@ async fn serve_ingests_delivers_reports_and_stops_cleanly() {
     )
     .await;
 
+    // The plugin writes its line before it answers, so the host counts a
+    // delivery a moment after the line is there: wait for the counter too.
+    let delivered_line = |response: &str| {
+        response
+            .lines()
+            .find(|l| l.starts_with("plexus_events_delivered_total{"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let counted = format!(" {expected}");
+    let metrics_addr = metrics.clone();
+    eventually(
+        "every matching delivery counted",
+        Duration::from_secs(20),
+        || delivered_line(&http_get(&metrics_addr, "/metrics")).ends_with(&counted),
+    )
+    .await;
     let response = http_get(&metrics, "/metrics");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let delivered_line = response
-        .lines()
-        .find(|l| l.starts_with("plexus_events_delivered_total{"))
-        .unwrap_or_default()
-        .to_owned();
     assert!(
-        delivered_line.ends_with(&format!(" {expected}")),
-        "{delivered_line}"
+        delivered_line(&response).ends_with(&counted),
+        "{}",
+        delivered_line(&response)
     );
     assert!(response.contains("plexus_queue_length{"), "{response}");
     // Every delivered event went through a call that was timed and sized.
