@@ -1,7 +1,7 @@
 //! Which records of a log are unsettled, and where their bytes are.
 //!
 //! A log keeps its unsettled records in one of two ways
-//! ([`super::Residency`]):
+//! ([`super::LogOptions::records_on_disk`]):
 //!
 //! - **In memory** ([`Index::Memory`]): every unsettled record, payload
 //!   included, in a map. Reads never touch the disk. For the write-ahead
@@ -153,7 +153,7 @@ impl Index {
         gaps
     }
 
-    /// Unsettled records (O(1) for the disk index, O(1) for a `BTreeMap`).
+    /// Unsettled records (O(1)).
     pub(super) fn len(&self) -> u64 {
         match self {
             Index::Memory(map) => map.len() as u64,

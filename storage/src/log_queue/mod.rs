@@ -771,7 +771,7 @@ impl LogQueue {
                         seq,
                         enqueued_at_ms: event.enqueued_at_ms,
                         event_ts_ns: event.event_ts_ns,
-                        payload: event.payload,
+                        payload: event.payload.to_vec(),
                     });
                 }
                 Step::Other => {}

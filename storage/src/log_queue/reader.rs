@@ -12,17 +12,18 @@ use std::path::Path;
 use super::format::{le_u32, parse_record, Parsed, FRAME_HEADER};
 use crate::record::Seq;
 
-/// One event read back.
-pub(super) struct ReadEvent {
+/// One event read back; its payload is borrowed from the reader's buffer,
+/// so an event the caller skips (settled, before its start) costs no copy.
+pub(super) struct ReadEvent<'a> {
     pub(super) seq: Seq,
     pub(super) enqueued_at_ms: u64,
     pub(super) event_ts_ns: i64,
-    pub(super) payload: Vec<u8>,
+    pub(super) payload: &'a [u8],
 }
 
 /// What the next record was.
-pub(super) enum Step {
-    Event(ReadEvent),
+pub(super) enum Step<'a> {
+    Event(ReadEvent<'a>),
     /// A settle record: nothing to return.
     Other,
     /// The end of what the file held when it was opened.
@@ -139,7 +140,7 @@ impl SegmentReader {
     }
 
     /// Reads the next record, checked.
-    pub(super) fn next_step(&mut self) -> std::io::Result<Step> {
+    pub(super) fn next_step(&mut self) -> std::io::Result<Step<'_>> {
         let at = self.offset;
         let frame = match self.next_frame()? {
             Frame::Record(frame) => frame,
@@ -159,7 +160,7 @@ impl SegmentReader {
                 seq,
                 enqueued_at_ms,
                 event_ts_ns,
-                payload: payload.to_vec(),
+                payload,
             })),
             Ok(_) => Ok(Step::Other),
             Err(reason) => Ok(Step::Damaged { offset: at, reason }),

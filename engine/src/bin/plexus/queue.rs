@@ -18,8 +18,10 @@ fn backlogs(data_dir: &Path) -> Vec<(String, PathBuf)> {
     backlog_logs(&data_dir.join(BACKLOG_DIR))
 }
 
-fn open_backlog(dir: &Path) -> plexus_storage::Result<LogQueue> {
-    LogQueue::open(dir, backlog_options(Duration::from_millis(1), false))
+/// How this command opens a retry or spill queue: as the engine does, but
+/// without syncing (it only counts or deletes).
+fn backlog_read_options() -> LogOptions {
+    backlog_options(Duration::from_millis(1), false)
 }
 
 /// The write-ahead log directories of a data directory, by plugin queue name.
@@ -71,7 +73,7 @@ pub async fn stats(data_dir: &Path, socket: Option<&Path>) -> ExitCode {
         println!("no queues in {}", data_dir.display());
     }
     for (name, dir) in backlogs {
-        match open_backlog(&dir) {
+        match LogQueue::open(&dir, backlog_read_options()) {
             Ok(log) => println!("{name}\t{} events", log.len()),
             Err(err) => println!("{name}\tunreadable: {err}"),
         }
@@ -164,7 +166,7 @@ pub async fn drop(data_dir: &Path, plugin: &str, socket: Option<&Path>) -> ExitC
         backlogs(data_dir)
             .into_iter()
             .filter(|(name, _)| name == plugin || queue_owner(name) == plugin)
-            .map(|(name, dir)| (name, dir, backlog_options(Duration::from_millis(1), false))),
+            .map(|(name, dir)| (name, dir, backlog_read_options())),
     );
     if matching.is_empty() && matching_logs.is_empty() {
         eprintln!("plexus queue drop: no queue named {plugin:?} (see `plexus queue stats`)");
